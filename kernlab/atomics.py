@@ -1,0 +1,264 @@
+"""Atomic operations on numpy array elements, callable from numba nopython code.
+
+This is the only module in kernlab that writes LLVM IR. Every other module reaches
+memory ordering through the names defined here, so a checker (or a student) can
+swap this module out and every primitive follows.
+
+Naming: the ordering is part of the name, as in C11/C++ and Rust:
+
+    load_relaxed / load_acquire / load_seq_cst               (arr, i) -> value
+    store_relaxed / store_release / store_seq_cst            (arr, i, v)
+    fetch_add_<ord>, fetch_sub_<ord>, fetch_and_<ord>,
+    fetch_or_<ord>, fetch_xor_<ord>, exchange_<ord>          (arr, i, v) -> old value
+    compare_exchange_<ord>                                   (arr, i, expected, desired) -> old value
+    cas_<ord>                                                (arr, i, expected, desired) -> True on success
+
+with <ord> one of relaxed, acquire, release, acq_rel, seq_cst for read-modify-writes.
+``compare_exchange_*`` returns the value found in memory: the exchange happened iff
+it equals ``expected`` (the C11 "strong" form; it never fails spuriously). ``cas_*``
+returns only the success flag, for loops that do not need the observed value. The
+failure ordering of a compare-exchange is the strongest one allowed for a load:
+acquire for acq_rel, relaxed for release, the same ordering otherwise.
+
+Supported element types: int64, uint64, int32 (the value argument is converted to
+the element type, wrapping like C). The index is an integer for 1-d arrays or a tuple
+with one integer per dimension (``fetch_add_relaxed(rows, (tid, 0), 1)``): keeping a
+per-thread stride in an array's *shape* lets the compiler hold it in a register.
+Indices are bounds-checked when numba's bounds
+checking is on (``NUMBA_BOUNDSCHECK=1``), free otherwise.
+
+Also here: ``fence_<ord>``, ``cpu_relax`` (spin-loop hint: x86 ``pause``, aarch64
+``yield``, nothing elsewhere; written as LLVM intrinsics because inline assembly
+aborts the process under numba's JIT), ``prefetch_read`` / ``prefetch_write``, and
+``now_ns``: CLOCK_MONOTONIC in nanoseconds via libc's ``clock_gettime`` (the vDSO on
+Linux: no system call), the same clock as Python's ``time.monotonic_ns``.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+SUPPORTED_DTYPES = (types.int64, types.uint64, types.int32)
+
+LOAD_ORDERINGS = ("relaxed", "acquire", "seq_cst")
+STORE_ORDERINGS = ("relaxed", "release", "seq_cst")
+RMW_ORDERINGS = ("relaxed", "acquire", "release", "acq_rel", "seq_cst")
+RMW_OPS = {"fetch_add": "add", "fetch_sub": "sub", "fetch_and": "and",
+           "fetch_or": "or", "fetch_xor": "xor", "exchange": "xchg"}
+
+# C11 ordering names -> LLVM's.
+_LLVM_ORDER = {"relaxed": "monotonic", "acquire": "acquire", "release": "release",
+               "acq_rel": "acq_rel", "seq_cst": "seq_cst"}
+# A failed compare-exchange is only a load, so it cannot carry release semantics.
+_CAS_FAILURE_ORDER = {"relaxed": "monotonic", "acquire": "acquire", "release": "monotonic",
+                      "acq_rel": "acquire", "seq_cst": "seq_cst"}
+
+
+def _check_array(arr, index, name):
+    if not isinstance(arr, types.Array) or arr.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f"{name}: needs an int64, uint64 or int32 array, got {arr}")
+    ndim = len(index) if isinstance(index, types.BaseTuple) else 1
+    if ndim != arr.ndim:
+        raise TypeError(f"{name}: a {arr.ndim}-d array needs {arr.ndim} indices, got {index}")
+
+
+def _element_pointer(context, builder, arr_type, arr_value, index_type, index_value):
+    """Pointer to ``arr[index]``; ``index`` is an integer, or a tuple of integers with
+    one entry per dimension (``load_acquire(rows, (tid, 0))``)."""
+    ary = context.make_array(arr_type)(context, builder, arr_value)
+    if isinstance(index_type, types.BaseTuple):
+        parts = cgutils.unpack_tuple(builder, index_value, len(index_type))
+        indices = [context.cast(builder, v, t, types.intp) for v, t in zip(parts, index_type)]
+    else:
+        indices = [context.cast(builder, index_value, index_type, types.intp)]
+    # boundscheck=True asks for a check; numba emits it only when bounds checking is
+    # enabled (NUMBA_BOUNDSCHECK=1 or boundscheck=True on the kernel).
+    return cgutils.get_item_pointer(context, builder, arr_type, ary, indices,
+                                    wraparound=False, boundscheck=True)
+
+
+def _alignment(context, arr_type):
+    return context.get_abi_sizeof(context.get_data_type(arr_type.dtype))
+
+
+def _make_load(order):
+    @intrinsic
+    def load(typingctx, arr, index):
+        _check_array(arr, index, f"load_{order}")
+        sig = arr.dtype(arr, index)
+
+        def codegen(context, builder, signature, args):
+            ptr = _element_pointer(context, builder, arr, args[0], index, args[1])
+            return builder.load_atomic(ptr, _LLVM_ORDER[order], _alignment(context, arr))
+        return sig, codegen
+    load.__name__ = load.__qualname__ = f"load_{order}"
+    return load
+
+
+def _make_store(order):
+    @intrinsic
+    def store(typingctx, arr, index, value):
+        _check_array(arr, index, f"store_{order}")
+        sig = types.void(arr, index, value)
+
+        def codegen(context, builder, signature, args):
+            ptr = _element_pointer(context, builder, arr, args[0], index, args[1])
+            val = context.cast(builder, args[2], value, arr.dtype)
+            builder.store_atomic(val, ptr, _LLVM_ORDER[order], _alignment(context, arr))
+            return context.get_dummy_value()
+        return sig, codegen
+    store.__name__ = store.__qualname__ = f"store_{order}"
+    return store
+
+
+def _make_rmw(op_name, llvm_op, order):
+    @intrinsic
+    def rmw(typingctx, arr, index, value):
+        _check_array(arr, index, f"{op_name}_{order}")
+        sig = arr.dtype(arr, index, value)
+
+        def codegen(context, builder, signature, args):
+            ptr = _element_pointer(context, builder, arr, args[0], index, args[1])
+            val = context.cast(builder, args[2], value, arr.dtype)
+            return builder.atomic_rmw(llvm_op, ptr, val, _LLVM_ORDER[order])
+        return sig, codegen
+    rmw.__name__ = rmw.__qualname__ = f"{op_name}_{order}"
+    return rmw
+
+
+def _make_cmpxchg(order, return_flag):
+    name = f"{'cas' if return_flag else 'compare_exchange'}_{order}"
+
+    @intrinsic
+    def cmpxchg(typingctx, arr, index, expected, desired):
+        _check_array(arr, index, name)
+        sig = (types.boolean if return_flag else arr.dtype)(arr, index, expected, desired)
+
+        def codegen(context, builder, signature, args):
+            ptr = _element_pointer(context, builder, arr, args[0], index, args[1])
+            exp = context.cast(builder, args[2], expected, arr.dtype)
+            des = context.cast(builder, args[3], desired, arr.dtype)
+            pair = builder.cmpxchg(ptr, exp, des, _LLVM_ORDER[order], _CAS_FAILURE_ORDER[order])
+            return builder.extract_value(pair, 1 if return_flag else 0)
+        return sig, codegen
+    cmpxchg.__name__ = cmpxchg.__qualname__ = name
+    return cmpxchg
+
+
+def _make_fence(order):
+    @intrinsic
+    def fence(typingctx):
+        def codegen(context, builder, signature, args):
+            builder.fence(_LLVM_ORDER[order])
+            return context.get_dummy_value()
+        return types.void(), codegen
+    fence.__name__ = fence.__qualname__ = f"fence_{order}"
+    return fence
+
+
+# Build the named operations into this module's namespace.
+__all__ = ["cpu_relax", "prefetch_read", "prefetch_write", "now_ns", "compiler_barrier"]
+
+
+def _export(fn):
+    globals()[fn.__name__] = fn
+    __all__.append(fn.__name__)
+
+
+for _o in LOAD_ORDERINGS:
+    _export(_make_load(_o))
+for _o in STORE_ORDERINGS:
+    _export(_make_store(_o))
+for _o in RMW_ORDERINGS:
+    for _op, _llvm_op in RMW_OPS.items():
+        _export(_make_rmw(_op, _llvm_op, _o))
+    _export(_make_cmpxchg(_o, return_flag=False))
+    _export(_make_cmpxchg(_o, return_flag=True))
+for _o in ("acquire", "release", "acq_rel", "seq_cst"):
+    _export(_make_fence(_o))
+
+
+_MACHINE = platform.machine().lower()
+
+
+@intrinsic
+def cpu_relax(typingctx):
+    """Spin-wait hint: lets the sibling hyperthread run and ends the spin cheaply."""
+    def codegen(context, builder, signature, args):
+        module = builder.module
+        if _MACHINE in ("x86_64", "amd64", "i686", "x86"):
+            fn = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+            builder.call(fn, [])
+        elif _MACHINE in ("aarch64", "arm64"):
+            fn = cgutils.get_or_insert_function(
+                module, ir.FunctionType(ir.VoidType(), [ir.IntType(32)]), "llvm.aarch64.hint")
+            builder.call(fn, [ir.Constant(ir.IntType(32), 1)])  # hint #1 is YIELD
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@intrinsic
+def compiler_barrier(typingctx):
+    """Stops the compiler from moving memory accesses across this point; emits no
+    instruction (a single-thread fence). Used to keep "plain" baselines honest."""
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst", "singlethread")
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+def _make_prefetch(rw):
+    @intrinsic
+    def prefetch(typingctx, arr, index):
+        if not isinstance(arr, types.Array):
+            raise TypeError("prefetch needs an array")
+        sig = types.void(arr, index)
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(arr)(context, builder, args[0])
+            idx = context.cast(builder, args[1], index, types.intp)
+            # No bounds check: a prefetch of a bad address is harmless by design.
+            ptr = cgutils.get_item_pointer(context, builder, arr, ary, [idx],
+                                           wraparound=False, boundscheck=False)
+            i8p = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0")
+            # locality 3 = keep in all cache levels; cache type 1 = data cache
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, rw),
+                              ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+        return sig, codegen
+    prefetch.__name__ = prefetch.__qualname__ = "prefetch_write" if rw else "prefetch_read"
+    return prefetch
+
+
+prefetch_read = _make_prefetch(0)
+prefetch_write = _make_prefetch(1)
+
+_CLOCK_MONOTONIC = 6 if sys.platform == "darwin" else 1  # the value of CLOCK_MONOTONIC in <time.h>
+
+
+@intrinsic
+def now_ns(typingctx):
+    """Monotonic clock in nanoseconds (CLOCK_MONOTONIC, as time.monotonic_ns)."""
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        timespec = ir.LiteralStructType([i64, i64])  # {tv_sec, tv_nsec} on LP64
+        slot = cgutils.alloca_once(builder, timespec)
+        fn = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.IntType(32), [ir.IntType(32), timespec.as_pointer()]),
+            "clock_gettime")
+        builder.call(fn, [ir.Constant(ir.IntType(32), _CLOCK_MONOTONIC), slot])
+        sec = builder.load(cgutils.gep_inbounds(builder, slot, 0, 0))
+        nsec = builder.load(cgutils.gep_inbounds(builder, slot, 0, 1))
+        return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
+    return types.int64(), codegen
