@@ -1,0 +1,47 @@
+# kernlab: `make lab` opens the notebooks, `make test` runs the whole suite.
+# Both create .venv and install kernlab (editable) with everything it needs first.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.kernlab-installed
+PYTEST  := $(BIN)/python -m pytest
+
+.PHONY: install lab test test-fast soak test-boundscheck bench clean-cache clean-notebooks
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(BIN)/kernlab lab
+
+# Unit, short stress tier, CLI, widget panel and every notebook (run headless, small).
+test: install
+	$(PYTEST) tests --nbmake notebooks
+
+# Without the notebooks.
+test-fast: install
+	$(PYTEST) tests
+
+# The long stress tier.
+soak: install
+	$(PYTEST) tests --soak -k "stress or soak"
+
+# Every index checked. A separate cache: code compiled without checks must not be reused.
+test-boundscheck: install
+	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(CURDIR)/.numba_cache_boundscheck $(PYTEST) tests
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean-cache:
+	find kernlab benchmarks tests -name '*.nbi' -o -name '*.nbc' | xargs rm -f
+	rm -rf .numba_cache_boundscheck
+
+# Notebooks are committed without outputs.
+clean-notebooks: install
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb

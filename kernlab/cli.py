@@ -1,0 +1,213 @@
+"""The same experiments, headless: ``kernlab list | probe | run | sweep | lab``.
+
+Bad input ends with one line on stderr naming what is wrong and what is allowed, and
+exit status 2; no traceback. Ctrl-C stops every worker and exits with status 130.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .experiment import ParamError
+from .results import ResultsFileError, ResultTable
+from .runner import MAX_DURATION_S
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        raise ParamError(message)
+
+
+def _parse_kv(items) -> dict:
+    params = {}
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ParamError(f"--param expects NAME=VALUE, got {item!r}")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _int_list(text, what) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ParamError(f"{what} must be a comma-separated list of integers, got {text!r}") from None
+    if not values or any(v < 1 or v > 1024 for v in values):
+        raise ParamError(f"{what} must be integers in [1, 1024], got {text!r}")
+    return values
+
+
+def _duration(text) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value <= MAX_DURATION_S):
+        raise ParamError(f"--duration must be a number of seconds in (0, {MAX_DURATION_S:g}], got {text!r}")
+    return value
+
+
+def _repeats(text) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:
+        raise ParamError(f"--repeats must be an integer in [1, 1000], got {text!r}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kernlab", description="Concurrency patterns measured on your own cores.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="experiments, variants and parameters")
+    sub.add_parser("probe", help="machine facts as JSON")
+
+    def common(sp):
+        sp.add_argument("experiment")
+        sp.add_argument("--duration", type=str, default="1.0", help="seconds per trial (0, 60]")
+        sp.add_argument("--repeats", type=str, default="3", help="counted trials per point")
+        sp.add_argument("--param", action="append", metavar="NAME=VALUE", help="experiment parameter")
+        sp.add_argument("--pin", action="store_true", help="pin worker i to CPU i (mod cores)")
+
+    r = sub.add_parser("run", help="run one variant at one thread count")
+    common(r)
+    r.add_argument("--variant", required=True)
+    r.add_argument("--threads", type=str, default="1")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--out", help="also append the trials to this results file (.csv or .json)")
+
+    s = sub.add_parser("sweep", help="variants x thread counts (x one parameter) into a results file")
+    common(s)
+    s.add_argument("--variants", help="comma-separated (default: the experiment's default set)")
+    s.add_argument("--threads", type=str, default="1,2")
+    s.add_argument("--sweep-param", help="also sweep this parameter")
+    s.add_argument("--values", help="comma-separated values for --sweep-param (default: its choices)")
+    s.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
+    s.add_argument("--no-progress", action="store_true")
+
+    lab = sub.add_parser("lab", help="open the notebooks in JupyterLab (127.0.0.1, token auth)")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--no-browser", action="store_true")
+    return p
+
+
+def _cmd_list(args) -> int:
+    from .experiments import all_experiments
+    for exp in all_experiments().values():
+        print(f"{exp.name}: {exp.title}")
+        print("  variants:")
+        for v in exp.variants:
+            print(f"    {v.name:<12} {v.help}{'  [BROKEN on purpose]' if v.broken else ''}")
+        print("  parameters:")
+        for prm in exp.params:
+            print(f"    {prm.name:<12} {prm.help}; {prm.allowed()}; default {prm.default}")
+    return 0
+
+
+def _cmd_probe(args) -> int:
+    from .machine import probe
+    print(json.dumps(probe(), indent=2))
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .experiments import get
+    from .runner import run
+    exp = get(args.experiment)
+    threads = _int_list(args.threads, "--threads")
+    if len(threads) != 1:
+        raise ParamError(f"--threads for run takes one integer, got {args.threads!r} (use sweep for several)")
+    exp.variant(args.variant)
+    params = exp.resolve_params(_parse_kv(args.param))
+    result = run(exp, args.variant, threads[0], duration=_duration(args.duration),
+                 repeats=_repeats(args.repeats), params=params, pin=args.pin)
+    if args.out:
+        _append(args.out, result)
+    if args.json:
+        print(json.dumps(result.to_json(), default=str))
+    else:
+        _print_summary(result)
+    return 0 if result.check.passed or result.broken else 1
+
+
+def _append(path, result):
+    table = ResultTable.load(path) if os.path.exists(path) else ResultTable()
+    table.add(result)
+    table.save(path)
+
+
+def _print_summary(result) -> None:
+    j = result.to_json()
+    lat = j["latency_ns"]
+    fmt = lambda x: "n/a" if x is None else f"{x:,.0f}"
+    print(f"{j['experiment']}/{j['variant']} x{j['threads']} threads"
+          f"{'  (OVERSUBSCRIBED: more threads than cores)' if j['oversubscribed'] else ''}")
+    print(f"  throughput  {j['ops_per_sec'] / 1e6:,.2f} Mops/s median of {len(j['ops_per_sec_trials'])} "
+          f"(min {j['ops_per_sec_min'] / 1e6:,.2f}, max {j['ops_per_sec_max'] / 1e6:,.2f})")
+    f = j["fairness"]
+    print(f"  per thread  {j['per_thread_ops']}  (min/max {f['min'] / max(f['max'], 1):.2f}, cv {f['cv']:.3f})")
+    print(f"  latency ns  p50 {fmt(lat['p50'])}  p99 {fmt(lat['p99'])}  p99.9 {fmt(lat['p999'])}  "
+          f"(1 in {j['sample_every']} ops timed, ~{j['sampling_overhead']:.1%} overhead, "
+          f"includes ~{j['machine'].get('timer_overhead_ns', 0):.0f} ns of clock read)")
+    print(f"  check       {'PASS' if j['check']['passed'] else 'FAIL'}: {j['check']['detail']}"
+          f"{'  (this variant is broken on purpose)' if j['broken'] else ''}")
+
+
+def _cmd_sweep(args) -> int:
+    from .experiments import get
+    from .results import sweep
+    exp = get(args.experiment)
+    variants = [v.strip() for v in args.variants.split(",")] if args.variants else \
+        list(exp.default_variants or exp.variant_names())
+    values = [v.strip() for v in args.values.split(",")] if args.values else None
+    if values is not None and not args.sweep_param:
+        raise ParamError("--values needs --sweep-param NAME")
+    if not args.out.endswith((".csv", ".json")):
+        raise ParamError(f"--out must end in .csv or .json, got {args.out!r}")
+    table = sweep(exp, variants, _int_list(args.threads, "--threads"), params=_parse_kv(args.param),
+                  sweep_param=args.sweep_param, sweep_values=values, duration=_duration(args.duration),
+                  repeats=_repeats(args.repeats), out=args.out, progress=not args.no_progress,
+                  pin=args.pin)
+    print(f"wrote {len(table)} rows to {args.out}")
+    return 0
+
+
+def notebooks_dir() -> str:
+    """The repository's notebooks/ when run from a checkout, else the current folder."""
+    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
+    return here if os.path.isdir(here) else os.getcwd()
+
+
+def _cmd_lab(args) -> int:
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks_dir()}",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
+    if args.no_browser:
+        cmd.append("--no-browser")
+    # Token authentication is JupyterLab's default; the URL with the token is printed.
+    os.execv(sys.executable, cmd)
+    return 0
+
+
+def main(argv=None) -> int:
+    try:
+        args = _build_parser().parse_args(argv)
+        return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
+                "sweep": _cmd_sweep, "lab": _cmd_lab}[args.command](args)
+    except (ParamError, ResultsFileError) as e:
+        print(f"kernlab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kernlab: interrupted; all workers stopped", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head`: not an error worth a traceback
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
