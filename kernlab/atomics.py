@@ -41,6 +41,7 @@ import sys
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 SUPPORTED_DTYPES = (types.int64, types.uint64, types.int32)
@@ -61,10 +62,10 @@ _CAS_FAILURE_ORDER = {"relaxed": "monotonic", "acquire": "acquire", "release": "
 
 def _check_array(arr, index, name):
     if not isinstance(arr, types.Array) or arr.dtype not in SUPPORTED_DTYPES:
-        raise TypeError(f"{name}: needs an int64, uint64 or int32 array, got {arr}")
+        raise TypingError(f"{name}: needs an int64, uint64 or int32 array, got {arr}")
     ndim = len(index) if isinstance(index, types.BaseTuple) else 1
     if ndim != arr.ndim:
-        raise TypeError(f"{name}: a {arr.ndim}-d array needs {arr.ndim} indices, got {index}")
+        raise TypingError(f"{name}: a {arr.ndim}-d array needs {arr.ndim} indices, got {index}")
 
 
 def _element_pointer(context, builder, arr_type, arr_value, index_type, index_value):
@@ -217,7 +218,7 @@ def _make_prefetch(rw):
     @intrinsic
     def prefetch(typingctx, arr, index):
         if not isinstance(arr, types.Array):
-            raise TypeError("prefetch needs an array")
+            raise TypingError("prefetch needs an array")
         sig = types.void(arr, index)
 
         def codegen(context, builder, signature, args):

@@ -340,11 +340,7 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
         # more than DEADLINE_GRACE_S, even if this thread dies right here.
         _set(ctl, DEADLINE, time.monotonic_ns() + int((duration + DEADLINE_GRACE_S) * 1e9))
         _set(ctl, START, 1)
-        if cancel is not None:
-            cancelled = cancel.wait(duration)
-        else:
-            time.sleep(duration)
-            cancelled = False
+        cancelled = _sleep_until(time.monotonic() + duration, cancel or threading.Event())
     finally:
         _set(ctl, STOP, 1)
         for t in pool:
@@ -366,6 +362,15 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     check = exp.check(state, ops, params)
     metrics = exp.metrics(state, ops, aux, params) if exp.metrics else {}
     return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics)
+
+
+def _sleep_until(end: float, cancel: threading.Event) -> bool:
+    """Sleep in short slices, so that Ctrl-C (handled between bytecodes) and a cancel
+    both take effect within one slice. True if cancelled."""
+    while (left := end - time.monotonic()) > 0:
+        if cancel.wait(min(left, 0.02)):
+            return True
+    return False
 
 
 @kernel

@@ -1,0 +1,157 @@
+"""Every atomic operation's result on one thread, then atomicity on real threads."""
+import threading
+import time
+
+import numpy as np
+import pytest
+from numba import njit
+from numba.core.errors import TypingError
+
+from kernlab import atomics as A
+
+DTYPES = [np.int64, np.uint64, np.int32]
+EXPECT = {"fetch_add": lambda x, v: x + v, "fetch_sub": lambda x, v: x - v, "fetch_and": lambda x, v: x & v,
+          "fetch_or": lambda x, v: x | v, "fetch_xor": lambda x, v: x ^ v, "exchange": lambda x, v: v}
+
+
+def _jit3(fn):
+    @njit
+    def k(a, i, v):
+        return fn(a, i, v)
+    return k
+
+
+def _jit4(fn):
+    @njit
+    def k(a, i, e, d):
+        return fn(a, i, e, d)
+    return k
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("order", A.STORE_ORDERINGS)
+def test_store_then_load(dtype, order):
+    a = np.zeros(4, dtype)
+    _jit3(getattr(A, f"store_{order}"))(a, 2, 41)
+    assert a.tolist() == [0, 0, 41, 0]
+    for lo in A.LOAD_ORDERINGS:
+        load = getattr(A, f"load_{lo}")
+        assert njit(lambda x, i: load(x, i))(a, 2) == 41
+
+
+def test_store_converts_like_c():
+    a = np.zeros(1, np.int32)
+    _jit3(A.store_relaxed)(a, 0, 2**31 + 5)  # wraps to a negative int32, as C would
+    assert a[0] == np.int32(-2**31 + 5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", list(A.RMW_OPS))
+@pytest.mark.parametrize("order", A.RMW_ORDERINGS)
+def test_read_modify_write(dtype, op, order):
+    a = np.array([0, 0b1100, 0], dtype)
+    old = _jit3(getattr(A, f"{op}_{order}"))(a, 1, 0b1010)
+    assert old == 0b1100
+    assert a[1] == dtype(EXPECT[op](0b1100, 0b1010))
+    assert a[0] == 0 and a[2] == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("order", A.RMW_ORDERINGS)
+def test_compare_exchange_returns_old_value(dtype, order):
+    a = np.array([5, 7], dtype)
+    cx = _jit4(getattr(A, f"compare_exchange_{order}"))
+    assert cx(a, 1, 7, 9) == 7 and a[1] == 9       # success: returns expected
+    assert cx(a, 1, 7, 11) == 9 and a[1] == 9      # failure: returns what it found, no write
+    cas = _jit4(getattr(A, f"cas_{order}"))
+    assert cas(a, 0, 5, 6) and a[0] == 6
+    assert not cas(a, 0, 5, 8) and a[0] == 6
+
+
+def test_two_dimensional_index_and_wrong_rank():
+    rows = np.zeros((3, 8), np.int64)
+    _jit3(A.fetch_add_relaxed)(rows, (2, 0), 3)
+    assert rows[2, 0] == 3 and rows.sum() == 3
+    with pytest.raises(TypingError, match="2-d array needs 2 indices"):
+        _jit3(A.fetch_add_relaxed)(rows, 1, 3)
+
+
+def test_fences_relax_prefetch_and_barrier_run():
+    @njit
+    def k(a):
+        A.fence_acquire(); A.fence_release(); A.fence_acq_rel(); A.fence_seq_cst()
+        A.cpu_relax(); A.compiler_barrier()
+        A.prefetch_read(a, 0); A.prefetch_write(a, 1)
+        return a[0]
+    assert k(np.arange(4, dtype=np.int64)) == 0
+
+
+def test_now_ns_is_the_monotonic_clock():
+    now = njit(lambda: A.now_ns())
+    before = time.monotonic_ns()
+    t1 = now()
+    t2 = now()
+    after = time.monotonic_ns()
+    assert before <= t1 <= t2 <= after
+
+
+def test_out_of_bounds_index_raises_with_boundscheck():
+    k = njit(boundscheck=True)(lambda a, i: A.load_relaxed(a, i))
+    with pytest.raises(IndexError):
+        k(np.zeros(4, np.int64), 4)
+
+
+# ------------------------------------------------------------------ threads
+
+@njit(nogil=True)
+def _hammer(counter, go, m, racy):
+    while A.load_acquire(go, 0) == 0:
+        A.cpu_relax()
+    for _ in range(m):
+        if racy:
+            A.store_relaxed(counter, 0, A.load_relaxed(counter, 0) + 1)
+        else:
+            A.fetch_add_relaxed(counter, 0, 1)
+
+
+@njit(nogil=True)
+def _cas_hammer(counter, go, m):
+    while A.load_acquire(go, 0) == 0:
+        A.cpu_relax()
+    for _ in range(m):
+        old = A.load_relaxed(counter, 0)
+        while not A.cas_relaxed(counter, 0, old, old + 1):
+            old = A.load_relaxed(counter, 0)
+
+
+def _race(fn, threads, *args):
+    counter, go = np.zeros(16, np.int64), np.zeros(1, np.int64)
+    fn(np.zeros(16, np.int64), np.ones(1, np.int64), *args)  # compile outside the race
+    pool = [threading.Thread(target=fn, args=(counter, go, *args)) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    njit(lambda g: A.store_release(g, 0, 1))(go)
+    for t in pool:
+        t.join()
+    return int(counter[0])
+
+
+@pytest.mark.parametrize("threads", [2, 4])
+def test_fetch_add_is_atomic_across_threads(threads):
+    m = 300_000
+    assert _race(_hammer, threads, m, False) == threads * m
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_cas_loop_is_atomic_across_threads(threads):
+    m = 200_000
+    assert _race(_cas_hammer, threads, m) == threads * m
+
+
+def test_racy_twin_loses_updates():
+    """The same loop with a separate load and store must lose updates: proof that the
+    exact-count test above can fail. A few attempts, since the OS could serialize one."""
+    m = 2_000_000
+    totals = [_race(_hammer, 2, m, True) for _ in range(5)]
+    assert all(t <= 2 * m for t in totals)
+    assert min(totals) < 2 * m, f"racy increments lost nothing in 5 runs: {totals}"
