@@ -1,0 +1,99 @@
+"""The CLI as a user runs it: a real process, real exit codes, one-line errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CLI = [sys.executable, "-m", "kernlab.cli"]
+
+
+def kernlab(*args, timeout=120):
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def test_list_shows_variants_and_parameter_ranges():
+    out = kernlab("list")
+    assert out.returncode == 0
+    assert "counter" in out.stdout and "padded" in out.stdout and "[BROKEN on purpose]" in out.stdout
+    assert "stride_bytes" in out.stdout and "one of 8, 16, 32, 64, 128, 256" in out.stdout
+
+
+def test_probe_is_json():
+    facts = json.loads(kernlab("probe").stdout)
+    assert facts["usable_cores"] >= 1 and facts["cache_line_bytes"] >= 16 and facts["numba"]
+
+
+def test_run_json():
+    out = kernlab("run", "counter", "--variant", "cas", "--threads", "2", "--duration", "0.1",
+                  "--repeats", "2", "--param", "stride_bytes=128", "--json")
+    assert out.returncode == 0, out.stderr
+    j = json.loads(out.stdout)
+    assert j["experiment"] == "counter" and j["variant"] == "cas" and j["threads"] == 2
+    assert j["params"] == {"stride_bytes": 128} and len(j["ops_per_sec_trials"]) == 2
+    assert len(j["per_thread_ops"]) == 2 and j["check"]["passed"]
+    assert set(j["latency_ns"]) == {"p50", "p99", "p999"} and "oversubscribed" in j and j["machine"]
+
+
+def test_run_human_summary_and_broken_variant_exit_code(tmp_path):
+    out = kernlab("run", "counter", "--variant", "racy", "--threads", "2", "--duration", "0.2",
+                  "--repeats", "1", "--out", str(tmp_path / "r.csv"))
+    assert out.returncode == 0  # a broken teaching variant failing its check is the expected outcome
+    assert "Mops/s" in out.stdout and "broken on purpose" in out.stdout
+    assert (tmp_path / "r.csv").exists()
+
+
+@pytest.mark.parametrize("args, names", [
+    (["run", "nope", "--variant", "atomic"], ["experiment", "counter"]),
+    (["run", "counter", "--variant", "nope"], ["variant", "atomic"]),
+    (["run", "counter", "--variant", "atomic", "--param", "nope=1"], ["nope", "stride_bytes"]),
+    (["run", "counter", "--variant", "atomic", "--param", "stride_bytes=7"], ["stride_bytes", "8, 16"]),
+    (["run", "counter", "--variant", "atomic", "--param", "stride_bytes"], ["NAME=VALUE"]),
+    (["run", "counter", "--variant", "atomic", "--threads", "0"], ["--threads", "[1, 1024]"]),
+    (["run", "counter", "--variant", "atomic", "--threads", "two"], ["--threads"]),
+    (["run", "counter", "--variant", "atomic", "--duration", "0"], ["--duration", "(0, 60]"]),
+    (["run", "counter", "--variant", "atomic", "--duration", "61"], ["--duration", "(0, 60]"]),
+    (["run", "counter", "--variant", "atomic", "--duration", "-1"], ["--duration"]),
+    (["run", "counter", "--variant", "atomic", "--repeats", "0"], ["--repeats"]),
+    (["run", "counter"], ["--variant"]),
+    (["sweep", "counter", "--variants", "atomic,nope", "--out", "x.csv"], ["variant", "nope"]),
+    (["sweep", "counter", "--out", "x.txt"], ["--out", ".csv"]),
+    (["sweep", "counter", "--values", "8", "--out", "x.csv"], ["--sweep-param"]),
+    (["bogus"], ["bogus"]),
+])
+def test_bad_input_is_one_clear_line(args, names, tmp_path):
+    out = subprocess.run(CLI + args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("kernlab: error: ") and "Traceback" not in out.stderr
+    for name in names:
+        assert name in lines[0]
+    assert not os.path.exists(tmp_path / "x.csv")
+
+
+def test_sweep_writes_results_and_keeps_foreign_files(tmp_path):
+    out = tmp_path / "s.csv"
+    r = kernlab("sweep", "counter", "--variants", "atomic,padded", "--threads", "1,2", "--duration", "0.05",
+                "--repeats", "1", "--out", str(out), "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert out.read_text().startswith("# kernlab-results")
+    foreign = tmp_path / "f.csv"
+    foreign.write_text("x\n1\n")
+    r = kernlab("sweep", "counter", "--out", str(foreign), "--duration", "0.05")
+    assert r.returncode == 2 and "not a kernlab results file" in r.stderr and foreign.read_text() == "x\n1\n"
+
+
+def test_ctrl_c_ends_the_run_quickly():
+    proc = subprocess.Popen(CLI + ["run", "counter", "--variant", "spinlock", "--threads", "3",
+                                   "--duration", "30", "--repeats", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # import, cache load and warm-up are done well before this
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert time.monotonic() - sent < 2.0  # includes interpreter shutdown
