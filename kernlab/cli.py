@@ -131,7 +131,7 @@ def _cmd_run(args) -> int:
     if args.json:
         print(json.dumps(result.to_json(), default=str))
     else:
-        _print_summary(result)
+        print(result.summary())
     return 0 if result.check.passed or result.broken else 1
 
 
@@ -139,23 +139,6 @@ def _append(path, result):
     table = ResultTable.load(path) if os.path.exists(path) else ResultTable()
     table.add(result)
     table.save(path)
-
-
-def _print_summary(result) -> None:
-    j = result.to_json()
-    lat = j["latency_ns"]
-    fmt = lambda x: "n/a" if x is None else f"{x:,.0f}"
-    print(f"{j['experiment']}/{j['variant']} x{j['threads']} threads"
-          f"{'  (OVERSUBSCRIBED: more threads than cores)' if j['oversubscribed'] else ''}")
-    print(f"  throughput  {j['ops_per_sec'] / 1e6:,.2f} Mops/s median of {len(j['ops_per_sec_trials'])} "
-          f"(min {j['ops_per_sec_min'] / 1e6:,.2f}, max {j['ops_per_sec_max'] / 1e6:,.2f})")
-    f = j["fairness"]
-    print(f"  per thread  {j['per_thread_ops']}  (min/max {f['min'] / max(f['max'], 1):.2f}, cv {f['cv']:.3f})")
-    print(f"  latency ns  p50 {fmt(lat['p50'])}  p99 {fmt(lat['p99'])}  p99.9 {fmt(lat['p999'])}  "
-          f"(1 in {j['sample_every']} ops timed, ~{j['sampling_overhead']:.1%} overhead, "
-          f"includes ~{j['machine'].get('timer_overhead_ns', 0):.0f} ns of clock read)")
-    print(f"  check       {'PASS' if j['check']['passed'] else 'FAIL'}: {j['check']['detail']}"
-          f"{'  (this variant is broken on purpose)' if j['broken'] else ''}")
 
 
 def _cmd_sweep(args) -> int:

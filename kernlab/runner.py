@@ -258,6 +258,24 @@ class RunResult:
             "machine": self.machine,
         }
 
+    def summary(self) -> str:
+        """A few human lines: throughput, fairness, latency, check."""
+        j = self.to_json()
+        lat, f = j["latency_ns"], j["fairness"]
+        fmt = lambda x: "n/a" if x is None else f"{x:,.0f}"
+        return "\n".join([
+            f"{self.experiment}/{self.variant} x{self.threads} threads"
+            + ("  (OVERSUBSCRIBED: more threads than cores)" if self.oversubscribed else ""),
+            f"  throughput  {j['ops_per_sec'] / 1e6:,.2f} Mops/s median of {len(self.trials)} "
+            f"(min {j['ops_per_sec_min'] / 1e6:,.2f}, max {j['ops_per_sec_max'] / 1e6:,.2f})",
+            f"  per thread  {j['per_thread_ops']}  (min/max {f['min'] / max(f['max'], 1):.2f}, cv {f['cv']:.3f})",
+            f"  latency ns  p50 {fmt(lat['p50'])}  p99 {fmt(lat['p99'])}  p99.9 {fmt(lat['p999'])}  "
+            f"(1 in {j['sample_every']} ops timed, ~{j['sampling_overhead']:.1%} overhead, "
+            f"each sample includes ~{self.machine.get('timer_overhead_ns', 0):.0f} ns of clock read)",
+            f"  check       {'PASS' if self.check.passed else 'FAIL'}: {self.check.detail}"
+            + ("  (this variant is broken on purpose)" if self.broken else ""),
+        ])
+
     def rows(self) -> list[dict]:
         """Tidy rows, one per trial (see kernlab.results)."""
         out = []

@@ -44,6 +44,13 @@ def param_widget(p: Param) -> W.Widget:
     return W.Text(value=str(p.default), **common)
 
 
+def facts_table(facts: dict) -> W.HTML:
+    """A dict (e.g. machine.probe()) as a two-column table."""
+    rows = "".join(f"<tr><td style='text-align:left'><b>{k}</b></td><td style='text-align:left'>{v}</td></tr>"
+                   for k, v in facts.items())
+    return W.HTML(f"<table>{rows}</table>")
+
+
 class Panel:
     def __init__(self, experiment: Experiment | str, variants=None, threads=None, x: str = "threads",
                  duration: float = 0.5, repeats: int = 3, export_dir: str = "exports"):
