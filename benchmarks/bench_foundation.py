@@ -1,0 +1,121 @@
+"""Foundation benchmarks (issue: foundation). Side by side in one run, interleaved, so
+that machine noise hits every contender alike; medians and min..max over rounds.
+
+1. single-thread `atomic` counter: kernlab vs the same loop in C (gcc -O2, C11 atomics);
+2. runner overhead: an op that does nothing, ns per op; and proof the loop really runs
+   (twice the duration gives twice the ops);
+3. scaling on this machine: `padded` 2 threads vs 1, `packed` vs `padded` at 2 threads.
+
+    python benchmarks/bench_foundation.py [--rounds 5] [--duration 1.0] [--out data/...json]
+
+Do not run it while anything else heavy runs on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+
+import numpy as np
+
+from kernlab.experiments import get
+from kernlab.jit import kernel
+from kernlab.machine import probe
+from kernlab.results import atomic_write
+from kernlab.runner import make_worker, run_trial
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def build_c() -> str:
+    exe = os.path.join(HERE, "bin", "counter_atomic")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    subprocess.run(["gcc", "-O2", "-pthread", os.path.join(HERE, "c", "counter_atomic.c"), "-o", exe], check=True)
+    return exe
+
+
+def c_rate(exe: str, duration: float) -> float:
+    ops, ns = map(int, subprocess.run([exe, str(duration)], capture_output=True, text=True,
+                                      check=True).stdout.split())
+    return ops / ns * 1e9
+
+
+@kernel
+def op_noop(ctl, state, tid, n):
+    return 0
+
+
+def noop_trial(duration: float):
+    """The bare harness: per-thread ops and elapsed for an op that does nothing."""
+    from kernlab.experiment import Check, Experiment, Variant
+    exp = Experiment("noop", "harness only", "", (), (Variant("noop", op_noop, ""),),
+                     setup=lambda t, p: (np.zeros(1, np.int64),), check=lambda s, o, p: Check(True, ""))
+    return run_trial(exp, "noop", 1, {}, duration, sample_every=0)
+
+
+def summary(values) -> dict:
+    v = np.asarray(values, float)
+    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "n": len(v)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--duration", type=float, default=1.0)
+    ap.add_argument("--out", default=None, help="JSON file for the raw figures (default: print only)")
+    args = ap.parse_args(argv)
+    counter = get("counter")
+    params = counter.resolve_params()
+    exe = build_c()
+    make_worker(op_noop)
+    for v in ("atomic", "padded", "packed"):  # load or compile before timing
+        run_trial(counter, v, 1, params, 0.05)
+    noop_trial(0.05)
+
+    raw = {k: [] for k in ("c_atomic", "kernlab_atomic", "kernlab_atomic_sampled", "noop_ns_per_op",
+                           "noop_ops_1x", "noop_ops_2x", "padded_1", "padded_2", "packed_2", "atomic_2")}
+    d = args.duration
+    for r in range(args.rounds):
+        raw["c_atomic"].append(c_rate(exe, d))
+        raw["kernlab_atomic"].append(run_trial(counter, "atomic", 1, params, d, sample_every=0).ops_per_sec)
+        raw["kernlab_atomic_sampled"].append(run_trial(counter, "atomic", 1, params, d, sample_every=4096).ops_per_sec)
+        t1, t2 = noop_trial(d / 2), noop_trial(d)
+        raw["noop_ns_per_op"].append(t2.elapsed_s * 1e9 / t2.ops)
+        raw["noop_ops_1x"].append(t1.ops)
+        raw["noop_ops_2x"].append(t2.ops)
+        for v, t, key in (("padded", 1, "padded_1"), ("padded", 2, "padded_2"),
+                          ("packed", 2, "packed_2"), ("atomic", 2, "atomic_2")):
+            trial = run_trial(counter, v, t, params, d, sample_every=0)
+            assert trial.check.passed, trial.check.detail
+            raw[key].append(trial.ops_per_sec)
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    ratio = lambda a, b: summary(np.array(raw[a]) / np.array(raw[b]))  # paired within a round
+    figures = {
+        "kernlab_vs_c_atomic_1thread": ratio("kernlab_atomic", "c_atomic"),
+        "kernlab_sampled_vs_c_atomic_1thread": ratio("kernlab_atomic_sampled", "c_atomic"),
+        "sampling_cost": summary(1 - np.array(raw["kernlab_atomic_sampled"]) / np.array(raw["kernlab_atomic"])),
+        "runner_overhead_ns_per_op": summary(raw["noop_ns_per_op"]),
+        "noop_ops_2x_over_1x": ratio("noop_ops_2x", "noop_ops_1x"),
+        "padded_2_over_1": ratio("padded_2", "padded_1"),
+        "padded_over_packed_2threads": ratio("padded_2", "packed_2"),
+        "atomic_2_over_1": ratio("atomic_2", "kernlab_atomic"),
+        "c_atomic_mops": summary(np.array(raw["c_atomic"]) / 1e6),
+        "kernlab_atomic_mops": summary(np.array(raw["kernlab_atomic"]) / 1e6),
+    }
+    for name, s in figures.items():
+        print(f"{name:38s} median {s['median']:10.3f}   min {s['min']:10.3f}   max {s['max']:10.3f}")
+    if args.out:
+        atomic_write(args.out, json.dumps({
+            "benchmark": "foundation", "command": " ".join([os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])),
+            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": probe(), "rounds": args.rounds, "duration_s": d, "figures": figures, "raw": raw,
+        }, indent=1))
+        print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
