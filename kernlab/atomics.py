@@ -263,3 +263,85 @@ def now_ns(typingctx):
         nsec = builder.load(cgutils.gep_inbounds(builder, slot, 0, 1))
         return builder.add(builder.mul(sec, ir.Constant(i64, 1_000_000_000)), nsec)
     return types.int64(), codegen
+
+
+# ----------------------------------------------------------------------------- blocking
+# Linux futex: sleep in the kernel until a word changes (the building block of blocking
+# mutexes). Only the low-level calls live here; the lock protocol is in primitives.
+_SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}.get(_MACHINE)
+_FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129   # FUTEX_WAIT/WAKE | FUTEX_PRIVATE_FLAG
+HAVE_FUTEX = sys.platform.startswith("linux") and _SYS_FUTEX is not None
+
+
+def _syscall(builder, args):
+    i64 = ir.IntType(64)
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i64, [i64], var_arg=True), "syscall")
+    return builder.call(fn, args)
+
+
+def _sched_yield(builder):
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(32), []), "sched_yield")
+    builder.call(fn, [])
+
+
+@intrinsic
+def futex_wait(typingctx, arr, index, expected, timeout_ns):
+    """Sleep while ``arr[index] == expected`` (an int32 array), at most ``timeout_ns``,
+    or until a ``futex_wake``. Returns at once if the word already differs. Spurious
+    wake-ups happen: callers re-check their condition. Without futex (not Linux) this
+    yields the CPU instead. Returns the raw syscall result (0, or -1 on EAGAIN/timeout)."""
+    if not isinstance(arr, types.Array) or arr.dtype != types.int32:
+        raise TypingError("futex_wait needs an int32 array (the kernel's futex word is 32 bits)")
+    _check_array(arr, index, "futex_wait")
+    sig = types.int64(arr, index, expected, timeout_ns)
+
+    def codegen(context, builder, signature, args):
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        if not HAVE_FUTEX:
+            _sched_yield(builder)
+            return ir.Constant(i64, 0)
+        ptr = _element_pointer(context, builder, arr, args[0], index, args[1])
+        exp = context.cast(builder, args[2], expected, types.int32)
+        t = context.cast(builder, args[3], timeout_ns, types.int64)
+        timespec = ir.LiteralStructType([i64, i64])
+        slot = cgutils.alloca_once(builder, timespec)
+        billion = ir.Constant(i64, 1_000_000_000)
+        builder.store(builder.sdiv(t, billion), cgutils.gep_inbounds(builder, slot, 0, 0))
+        builder.store(builder.srem(t, billion), cgutils.gep_inbounds(builder, slot, 0, 1))
+        null = ir.Constant(ir.IntType(8).as_pointer(), None)
+        return _syscall(builder, [ir.Constant(i64, _SYS_FUTEX), ptr, ir.Constant(i32, _FUTEX_WAIT_PRIVATE),
+                                  exp, slot, null, ir.Constant(i32, 0)])
+    return sig, codegen
+
+
+@intrinsic
+def futex_wake(typingctx, arr, index, count):
+    """Wake up to ``count`` threads sleeping in ``futex_wait`` on ``arr[index]``; returns
+    how many were woken (0 without futex)."""
+    if not isinstance(arr, types.Array) or arr.dtype != types.int32:
+        raise TypingError("futex_wake needs an int32 array")
+    _check_array(arr, index, "futex_wake")
+    sig = types.int64(arr, index, count)
+
+    def codegen(context, builder, signature, args):
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        if not HAVE_FUTEX:
+            return ir.Constant(i64, 0)
+        ptr = _element_pointer(context, builder, arr, args[0], index, args[1])
+        n = context.cast(builder, args[2], count, types.int32)
+        null = ir.Constant(ir.IntType(8).as_pointer(), None)
+        return _syscall(builder, [ir.Constant(i64, _SYS_FUTEX), ptr, ir.Constant(i32, _FUTEX_WAKE_PRIVATE),
+                                  n, null, null, ir.Constant(i32, 0)])
+    return sig, codegen
+
+
+@intrinsic
+def yield_thread(typingctx):
+    """Give the CPU to another runnable thread (sched_yield)."""
+    def codegen(context, builder, signature, args):
+        _sched_yield(builder)
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+__all__ += ["futex_wait", "futex_wake", "yield_thread", "HAVE_FUTEX"]

@@ -155,3 +155,43 @@ def test_racy_twin_loses_updates():
     totals = [_race(_hammer, 2, m, True) for _ in range(5)]
     assert all(t <= 2 * m for t in totals)
     assert min(totals) < 2 * m, f"racy increments lost nothing in 5 runs: {totals}"
+
+
+# ------------------------------------------------------------------ blocking
+
+@njit(nogil=True)
+def _sleep_until_set(word):
+    t0 = A.now_ns()
+    while A.load_acquire(word, 0) == 0:
+        A.futex_wait(word, 0, 0, 2_000_000_000)
+    return A.now_ns() - t0
+
+
+@njit(nogil=True)
+def _set_and_wake(word):
+    A.store_release(word, 0, 1)
+    return A.futex_wake(word, 0, 1)
+
+
+@pytest.mark.skipif(not A.HAVE_FUTEX, reason="futex is Linux-only; elsewhere futex_wait yields")
+def test_futex_sleeps_until_woken_and_times_out():
+    word = np.zeros(1, np.int32)
+    timed = njit(lambda w: A.futex_wait(w, 0, 0, 30_000_000))
+    t0 = time.monotonic()
+    assert timed(word) == -1 and 0.02 < time.monotonic() - t0 < 1.0  # timed out
+    word[0] = 5
+    t0 = time.monotonic()
+    assert timed(word) == -1 and time.monotonic() - t0 < 0.02        # value differs: returns at once
+    word[0] = 0
+    slept = {}
+    t = threading.Thread(target=lambda: slept.setdefault("ns", _sleep_until_set(word)))
+    t.start()
+    time.sleep(0.2)
+    woke = _set_and_wake(word)
+    t.join(3)
+    assert not t.is_alive() and slept["ns"] >= 150_000_000 and woke in (0, 1)
+
+
+def test_futex_needs_int32():
+    with pytest.raises(TypingError, match="int32"):
+        njit(lambda w: A.futex_wake(w, 0, 1))(np.zeros(1, np.int64))

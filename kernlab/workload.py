@@ -1,0 +1,70 @@
+"""Workload generators shared by experiments: skewed key streams and per-thread RNGs.
+
+Keys are drawn *before* the run (numpy, seeded), so a worker's hot loop pays one load
+per key instead of a sampler, and two variants compared side by side see the very
+same key sequence. ``key_skew`` 0 is uniform; s > 0 is Zipf-like: key k (by rank) is
+drawn with probability proportional to 1 / (k + 1)^s, so s = 0.99 makes a few keys hot.
+Ranks are scattered over the key space with a fixed permutation, so hot keys are not
+also neighbours in memory (which would flatter caches and shard 0).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import atomics as A
+from .jit import kernel
+from .layout import slot_array
+
+STREAM_LENGTH = 1 << 16   # keys per thread; a stream is replayed cyclically
+
+
+def key_streams(threads: int, n_keys: int, skew: float = 0.0, length: int = STREAM_LENGTH,
+                seed: int = 12345) -> np.ndarray:
+    """``(threads, length)`` int64 keys in [0, n_keys); ``length`` a power of two."""
+    if length & (length - 1):
+        raise ValueError(f"length must be a power of two, got {length}")
+    rng = np.random.default_rng(seed)
+    if skew <= 0:
+        return rng.integers(0, n_keys, size=(threads, length), dtype=np.int64)
+    weights = 1.0 / np.arange(1, n_keys + 1, dtype=np.float64) ** skew
+    cdf = np.cumsum(weights)
+    cdf /= cdf[-1]
+    ranks = np.searchsorted(cdf, rng.random((threads, length)), side="right")
+    scatter = np.random.default_rng(seed + 1).permutation(n_keys)
+    return scatter[np.minimum(ranks, n_keys - 1)].astype(np.int64)
+
+
+@kernel
+def next_key(streams, tid, n):
+    """The n-th key of thread tid's stream (cyclic)."""
+    return streams[tid, n & (streams.shape[1] - 1)]
+
+
+def rng_states(threads: int, seed: int = 2024) -> np.ndarray:
+    """Per-thread xorshift64* states, one per cache-line pair (no false sharing)."""
+    states = slot_array(threads, 128, np.uint64)
+    states[:, 0] = np.random.default_rng(seed).integers(1, 2**63, size=threads, dtype=np.uint64)
+    return states
+
+
+@kernel
+def rng_next(states, tid):
+    """Next 64-bit value of thread tid's xorshift64* generator (Vigna 2016).
+    Only thread tid touches its state: plain (relaxed) accesses suffice."""
+    x = A.load_relaxed(states, (tid, 0))
+    x ^= x >> np.uint64(12)
+    x ^= x << np.uint64(25)
+    x ^= x >> np.uint64(27)
+    A.store_relaxed(states, (tid, 0), x)
+    return x * np.uint64(0x2545F4914F6CDD1D)
+
+
+@kernel
+def chance(states, tid, threshold):
+    """True with probability threshold / 2**53 (use ``probability_threshold``)."""
+    return np.int64(rng_next(states, tid) >> np.uint64(11)) < threshold
+
+
+def probability_threshold(p: float) -> int:
+    """Integer threshold for ``chance``: compare 53 random bits against it."""
+    return int(round(min(max(p, 0.0), 1.0) * (1 << 53)))

@@ -1,0 +1,31 @@
+import numpy as np
+from numba import njit
+
+from kernlab.workload import chance, key_streams, next_key, probability_threshold, rng_next, rng_states
+
+
+def test_uniform_and_zipf_streams():
+    uni = key_streams(2, 1000, 0.0, length=1 << 14)
+    assert uni.shape == (2, 1 << 14) and uni.min() >= 0 and uni.max() < 1000
+    assert np.bincount(uni.ravel(), minlength=1000).max() < 100  # nothing very hot
+    hot = key_streams(2, 1000, 1.2, length=1 << 14)
+    counts = np.sort(np.bincount(hot.ravel(), minlength=1000))[::-1]
+    assert counts[:10].sum() > 0.4 * hot.size  # a few keys dominate
+    assert np.array_equal(hot, key_streams(2, 1000, 1.2, length=1 << 14))  # seeded: same for every variant
+
+
+def test_next_key_cycles():
+    s = np.arange(8, dtype=np.int64).reshape(2, 4)
+    assert [next_key(s, 1, n) for n in range(6)] == [4, 5, 6, 7, 4, 5]
+
+
+def test_rng_and_chance_frequency():
+    states = rng_states(2)
+    draw = njit(lambda st, t, k: [rng_next(st, t) for _ in range(k)])
+    a, b = draw(states, 0, 1000), draw(states, 1, 1000)
+    assert len(set(a)) == 1000 and set(a).isdisjoint(b)
+    count = njit(lambda st, thr, k: sum([1 for _ in range(k) if chance(st, 0, thr)]))
+    hits = count(states, probability_threshold(0.1), 100_000)
+    assert 9_000 < hits < 11_000
+    assert count(states, probability_threshold(0.0), 1000) == 0
+    assert count(states, probability_threshold(1.0), 1000) == 1000
