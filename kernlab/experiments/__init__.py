@@ -1,5 +1,6 @@
 """The registry of experiments. Every module in this package that defines a module-level
-``EXPERIMENT`` is registered, so adding an experiment needs no edit here."""
+``EXPERIMENT`` is registered (and its ``CLAIMS``, if any), so adding an experiment needs
+no edit here."""
 from __future__ import annotations
 
 import importlib
@@ -8,6 +9,7 @@ import pkgutil
 from ..experiment import Experiment, ParamError
 
 _REGISTRY: dict[str, Experiment] = {}
+_CLAIMS: dict = {}
 
 
 def _discover():
@@ -18,6 +20,8 @@ def _discover():
         exp = getattr(module, "EXPERIMENT", None)
         if isinstance(exp, Experiment):
             _REGISTRY[exp.name] = exp
+        for claim in getattr(module, "CLAIMS", ()):
+            _CLAIMS[claim.id] = claim
 
 
 def all_experiments() -> dict[str, Experiment]:
@@ -31,3 +35,8 @@ def get(name: str) -> Experiment:
         return _REGISTRY[name]
     except KeyError:
         raise ParamError(f"unknown experiment '{name}'; allowed: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_claims() -> dict:
+    _discover()
+    return dict(_CLAIMS)
