@@ -171,6 +171,8 @@ def _cmd_lab(args) -> int:
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI machines often run as root
     # Token authentication is JupyterLab's default; the URL with the token is printed.
     os.execv(sys.executable, cmd)
     return 0

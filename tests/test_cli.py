@@ -97,3 +97,33 @@ def test_ctrl_c_ends_the_run_quickly():
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130 and "interrupted" in err
     assert time.monotonic() - sent < 2.0  # includes interpreter shutdown
+
+
+def test_lab_serves_the_notebooks_on_localhost_with_a_token(tmp_path):
+    import socket
+    import urllib.error
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
+    proc = subprocess.Popen(CLI + ["lab", "--no-browser", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = None
+        deadline = time.monotonic() + 60
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if f"127.0.0.1:{port}/lab?token=" in line:
+                url = line[line.index("http://"):].split()[0]
+        assert url, "JupyterLab did not print its tokenized URL"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=10)
+        assert denied.value.code == 403
+        token = url.split("token=")[1]
+        listing = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=10))
+        names = {item["name"] for item in listing["content"]}
+        assert "00-start-here.ipynb" in names
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -127,3 +127,8 @@ def test_latency_percentiles():
 def test_fairness():
     t = R.Trial(np.array([100, 300]), np.zeros(2, np.int64), 1.0, np.array([1]), 1, 0.0, None)
     assert t.fairness == {"min": 100, "max": 300, "cv": pytest.approx(0.5)}
+
+
+def test_pinned_run(counter):
+    res = R.run(counter, "padded", 2, duration=0.05, repeats=1, warmup=0, pin=True)
+    assert res.pinned and res.check.passed and min(res.trials[0].per_thread_ops) > 0
