@@ -35,8 +35,9 @@ soak: install
 test-boundscheck: install
 	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(CURDIR)/.numba_cache_boundscheck $(PYTEST) tests
 
+# Performance checks (not tests): run on a quiet machine; each prints medians and spread.
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean-cache:
 	find kernlab benchmarks tests -name '*.nbi' -o -name '*.nbc' | xargs rm -f

@@ -51,9 +51,13 @@ class Param:
                     raise ValueError
                 value = lowered in ("1", "true", "yes", "on")
             elif self.kind is int:
-                value = int(float(text)) if float(text).is_integer() else float("nan")
-                if isinstance(value, float):
-                    raise ValueError
+                try:
+                    value = int(text)
+                except ValueError:  # "1e6" is a fine way to write a million
+                    as_float = float(text)
+                    if not as_float.is_integer():
+                        raise
+                    value = int(as_float)
             elif self.kind is float:
                 value = float(text)
             else:
