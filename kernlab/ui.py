@@ -87,6 +87,7 @@ class Panel:
         self.fairness = go.FigureWidget(fairness_figure(self.results))
         self.export_html = W.Button(description="chart → HTML", icon="download")
         self.export_png = W.Button(description="chart → PNG", icon="image")
+        self.export_svg = W.Button(description="chart → SVG", icon="image")
         self.export_csv = W.Button(description="data → CSV", icon="table")
         self.export_status = W.HTML()
 
@@ -94,6 +95,7 @@ class Panel:
         self.stop_button.on_click(lambda _: self.stop())
         self.export_html.on_click(lambda _: self.export("html"))
         self.export_png.on_click(lambda _: self.export("png"))
+        self.export_svg.on_click(lambda _: self.export("svg"))
         self.export_csv.on_click(lambda _: self.export("csv"))
 
         help_lines = "".join(f"<li><b>{p.name}</b>: {p.help} ({p.allowed()})</li>" for p in self.exp.params)
@@ -104,7 +106,7 @@ class Panel:
             W.HBox(list(self.params.values())),
             W.HBox([self.run_button, self.stop_button, self.progress, self.status]),
             self.figure, self.fairness,
-            W.HBox([self.export_html, self.export_png, self.export_csv, self.export_status]),
+            W.HBox([self.export_html, self.export_png, self.export_svg, self.export_csv, self.export_status]),
         ])
 
     def _ipython_display_(self):
