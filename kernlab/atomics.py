@@ -345,3 +345,4 @@ def yield_thread(typingctx):
 
 
 __all__ += ["futex_wait", "futex_wake", "yield_thread", "HAVE_FUTEX"]
+

@@ -127,8 +127,14 @@ def _harness(ctl, tid, out, lat, state):
     out[tid, SAMPLES] = samples
 
 
-# The clones' cache files are keyed by this, so editing the harness recompiles them.
-_HARNESS_SALT = hashlib.sha1(inspect.getsource(_harness).encode()).hexdigest()[:10]
+# Compiled without numba's reference counting: with it, numba may incref/decref the
+# shared arrays around every op call that LLVM does not inline, and a reference count is
+# an atomic add on the array's meminfo, one cache line shared by every thread: a hidden
+# contended atomic per op. The harness and ops never allocate, so they need no counting.
+_WORKER_OPTIONS = dict(_nrt=False)
+# The clones' cache files are keyed by this (numba's own key ignores compile options),
+# so editing the harness or its options recompiles them.
+_HARNESS_SALT = hashlib.sha1((inspect.getsource(_harness) + repr(_WORKER_OPTIONS)).encode()).hexdigest()[:10]
 _workers: dict = {}
 
 
@@ -148,7 +154,7 @@ def make_worker(op):
         fn = pytypes.FunctionType(code, {**_harness.__globals__, "op": op}, code.co_name)
         fn.__qualname__ = f"worker_{src.__name__}_{_HARNESS_SALT}"
         fn.__module__ = src.__module__
-        worker = _workers[op] = kernel(fn)
+        worker = _workers[op] = kernel(fn, **_WORKER_OPTIONS)
     return worker
 
 

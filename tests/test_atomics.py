@@ -151,7 +151,7 @@ def test_cas_loop_is_atomic_across_threads(threads):
 def test_racy_twin_loses_updates():
     """The same loop with a separate load and store must lose updates: proof that the
     exact-count test above can fail. A few attempts, since the OS could serialize one."""
-    m = 2_000_000
+    m = 20_000_000  # tens of ms per thread: long enough to overlap even on a busy machine
     totals = [_race(_hammer, 2, m, True) for _ in range(5)]
     assert all(t <= 2 * m for t in totals)
     assert min(totals) < 2 * m, f"racy increments lost nothing in 5 runs: {totals}"

@@ -29,37 +29,6 @@ References
     multiprocessors", IEEE TPDS 1990; Herlihy & Shavit, The Art of Multiprocessor
     Programming, ch. 7 (TTASLock, BackoffLock); crossbeam-utils ``Backoff``.
 """
-from .. import atomics as A
-from ..jit import kernel
-from ..runner import should_abandon
-
-BACKOFF_MAX_SPINS = 1 << 6   # ~64 pauses: long enough to stop a stampede, short next to a handoff
-
-
-@kernel
-def ttas_acquire(lock, i, ctl):
-    """Acquire the lock word ``lock[i]``; returns the number of failed attempts, or -1
-    if the run stopped first (the lock is then *not* held)."""
-    attempts = 0
-    backoff = 1
-    spins = 0
-    while True:
-        # relaxed: only a hint for when to try; the CAS below synchronizes.
-        if A.load_relaxed(lock, i) == 0:
-            # acquire: pairs with store_release in ttas_release.
-            if A.cas_acquire(lock, i, 0, 1):
-                return attempts
-            attempts += 1
-        for _ in range(backoff):
-            A.cpu_relax()
-        spins += 1
-        if backoff < BACKOFF_MAX_SPINS:
-            backoff <<= 1
-        if should_abandon(ctl, spins):
-            return -1
-
-
-@kernel
-def ttas_release(lock, i):
-    # release: pairs with cas_acquire in ttas_acquire.
-    A.store_release(lock, i, 0)
+# The implementation lives with the rest of the lock zoo (primitives.locks), compiled
+# without reference counting; this module keeps the name its users import.
+from .locks import BACKOFF_MAX_SPINS, ttas_acquire, ttas_release  # noqa: F401

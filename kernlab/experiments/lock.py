@@ -1,0 +1,219 @@
+"""The `lock` experiment: the lock zoo on one shared harness.
+
+Every variant is the same three steps around a different lock (as in Concurrency Kit's
+lock regressions): acquire, a critical section that does a *plain* (non-atomic)
+read-modify-write of a shared counter with ``critical_section`` rounds of work between
+the read and the write, release, then ``outside_work`` rounds of private work. If two
+threads were ever inside together, one increment is lost and an owner word sees an
+intruder: the check counts both. ``none`` takes no lock, to prove the check can fail.
+
+Work rounds are ``locks.spin_work``: a loop of relaxed atomic loads of a read-only word,
+which LLVM can neither delete nor fold; ``locks.work_ns_per_round()`` says what a round
+costs here (a fraction of a nanosecond on current x86).
+
+Shared state (fresh per trial):
+    spin      int64: the tas/ttas word (0), the ticket counters (16, 32)
+    tail      int64: the MCS queue tail
+    nodes     MCS per-thread nodes, one padded row each
+    futex     int32: the mutex word
+    data      int64: COUNT (plain read-modify-write) and OWNER (tid + 1 inside, 0 outside)
+    intruders per-thread count of times the owner word showed someone else inside
+    cfg       int64: critical_section, outside_work
+    ticket    int64: the ticket lock's NEXT and SERVING, a cache-line pair apart
+"""
+import numpy as np
+
+from .. import atomics as A
+from ..claims import Claim, Verdict, median_rate
+from ..experiment import Check, Experiment, Param, Variant
+from ..jit import hot_kernel
+from ..layout import aligned_zeros, padded_rows, slot_array
+from ..primitives import locks as L
+
+COUNT, OWNER = 0, 8
+CS, OUTSIDE = 0, 1
+SPIN_WORD = 0
+
+
+@hot_kernel
+def _critical(data, intruders, cfg, tid):
+    """The protected section. Relaxed atomics only keep the compiler from merging the
+    accesses; mutual exclusion (or its absence) is entirely the lock's doing."""
+    me = tid + 1
+    if A.load_relaxed(data, OWNER) != 0:
+        A.store_relaxed(intruders, (tid, 0), A.load_relaxed(intruders, (tid, 0)) + 1)
+    A.store_relaxed(data, OWNER, me)
+    value = A.load_relaxed(data, COUNT)
+    L.spin_work(cfg[CS], cfg)
+    A.store_relaxed(data, COUNT, value + 1)
+    if A.load_relaxed(data, OWNER) != me:
+        A.store_relaxed(intruders, (tid, 0), A.load_relaxed(intruders, (tid, 0)) + 1)
+    A.store_relaxed(data, OWNER, 0)
+
+
+# Ops and helpers are hot_kernels (no reference counting, see jit.hot_kernel), and each op
+# takes the arrays it needs out of `state` once, at the top.
+
+@hot_kernel
+def op_none(ctl, state, tid, n):
+    data, intruders, cfg = state[4], state[5], state[6]
+    _critical(data, intruders, cfg, tid)
+    L.spin_work(cfg[OUTSIDE], cfg)
+    return 0
+
+
+@hot_kernel
+def op_tas(ctl, state, tid, n):
+    word, data, intruders, cfg = state[0], state[4], state[5], state[6]
+    w = L.tas_acquire(word, SPIN_WORD, ctl)
+    if w < 0:
+        return -1
+    _critical(data, intruders, cfg, tid)
+    L.tas_release(word, SPIN_WORD)
+    L.spin_work(cfg[OUTSIDE], cfg)
+    return w
+
+
+@hot_kernel
+def op_ttas(ctl, state, tid, n):
+    word, data, intruders, cfg = state[0], state[4], state[5], state[6]
+    w = L.ttas_acquire(word, SPIN_WORD, ctl)
+    if w < 0:
+        return -1
+    _critical(data, intruders, cfg, tid)
+    L.ttas_release(word, SPIN_WORD)
+    L.spin_work(cfg[OUTSIDE], cfg)
+    return w
+
+
+@hot_kernel
+def op_ticket(ctl, state, tid, n):
+    ticket, data, intruders, cfg = state[7], state[4], state[5], state[6]
+    w = L.ticket_acquire(ticket, ctl)
+    if w < 0:
+        return -1
+    _critical(data, intruders, cfg, tid)
+    L.ticket_release(ticket)
+    L.spin_work(cfg[OUTSIDE], cfg)
+    return w
+
+
+@hot_kernel
+def op_mcs(ctl, state, tid, n):
+    tail, nodes, data, intruders, cfg = state[1], state[2], state[4], state[5], state[6]
+    w = L.mcs_acquire(tail, nodes, tid, ctl)
+    if w < 0:
+        return -1
+    _critical(data, intruders, cfg, tid)
+    L.mcs_release(tail, nodes, tid, ctl)   # -1 only when stopping: the op still counts
+    L.spin_work(cfg[OUTSIDE], cfg)
+    return w
+
+
+@hot_kernel
+def op_mutex(ctl, state, tid, n):
+    futex, data, intruders, cfg = state[3], state[4], state[5], state[6]
+    w = L.mutex_acquire(futex, 0, ctl)
+    if w < 0:
+        return -1
+    _critical(data, intruders, cfg, tid)
+    L.mutex_release(futex, 0)
+    L.spin_work(cfg[OUTSIDE], cfg)
+    return w
+
+
+def setup(threads, params):
+    spin = aligned_zeros(16, np.int64)
+    tail = aligned_zeros(16, np.int64)
+    nodes = padded_rows(threads, 2)
+    futex = aligned_zeros(32, np.int32)
+    data = aligned_zeros(32, np.int64)          # COUNT and OWNER share the protected line
+    intruders = slot_array(threads, 128)
+    cfg = np.array([params["critical_section"], params["outside_work"]], np.int64)
+    ticket = aligned_zeros(L.TICKET_WORDS, np.int64)
+    return spin, tail, nodes, futex, data, intruders, cfg, ticket
+
+
+def check(state, per_thread_ops, params):
+    performed = int(per_thread_ops.sum())
+    count = int(state[4][COUNT])
+    intrusions = int(state[5][:, 0].sum())
+    if count == performed and intrusions == 0:
+        return Check(True, f"count {count:,} = acquisitions; no two threads ever inside together")
+    lost = performed - count
+    return Check(False, f"mutual exclusion violated: lost {lost:,} of {performed:,} updates, "
+                        f"{intrusions:,} intrusions seen by the owner word")
+
+
+def metrics(state, per_thread_ops, per_thread_aux, params):
+    performed = int(per_thread_ops.sum())
+    return {"lost_updates": performed - int(state[4][COUNT]),
+            "intrusions": int(state[5][:, 0].sum()),
+            "waits_per_acquire": float(per_thread_aux.sum() / max(performed, 1))}
+
+
+EXPERIMENT = Experiment(
+    name="lock",
+    title="The lock zoo: TAS, TTAS, ticket, MCS and a futex mutex, with oversubscription",
+    help="Threads take one lock, do a plain read-modify-write inside, release and work outside. "
+         "Try more threads than cores: spinning locks collapse when a holder is descheduled.",
+    params=(
+        Param("critical_section", int, 100, "work rounds inside the lock (see locks.work_ns_per_round)",
+              low=0, high=1_000_000),
+        Param("outside_work", int, 200, "work rounds between acquisitions (see locks.work_ns_per_round)",
+              low=0, high=10_000_000),
+    ),
+    variants=(
+        Variant("none", op_none, "no lock at all: loses updates (broken on purpose)", broken=True),
+        Variant("tas", op_tas, "test-and-set: exchange until free; aux counts failed exchanges"),
+        Variant("ttas", op_ttas, "test-and-test-and-set with exponential backoff; aux counts failed tries"),
+        Variant("ticket", op_ticket, "ticket lock (FIFO); aux counts spins"),
+        Variant("mcs", op_mcs, "MCS queue lock, each waiter spins on its own node; aux counts spins"),
+        Variant("mutex", op_mutex, "futex mutex: spin briefly, then sleep in the kernel; aux counts sleeps"),
+    ),
+    setup=setup,
+    check=check,
+    metrics=metrics,
+    aux_name="waits",
+    default_variants=("tas", "ttas", "ticket", "mcs", "mutex"),
+)
+
+
+# ----------------------------------------------------------------------------- claim
+
+ATOMIC_VS_LOCK_SAYS = ("Contention, not the algorithm, decides scaling: a lock that threads fight over "
+                       "stops scaling, and a spinning lock is hurt most.")
+
+
+def _oversubscription(table) -> Verdict:
+    says = ATOMIC_VS_LOCK_SAYS
+    rows = [r for r in table.rows if r["experiment"] == "lock"]
+    over = sorted({r["threads"] for r in rows if r["oversubscribed"]})
+    fit = sorted({r["threads"] for r in rows if not r["oversubscribed"]})
+    if not over or not fit:
+        return Verdict(says, "needs runs at and above the core count", "not measured",
+                       "Run the lock zoo with thread counts on both sides of the core count.")
+    hi, lo = over[-1], fit[-1]
+    parts, collapsed = [], []
+    for v in sorted({r["variant"] for r in rows if not r["broken"]}):
+        a, b = median_rate(table, experiment="lock", variant=v, threads=lo), \
+            median_rate(table, experiment="lock", variant=v, threads=hi)
+        if a and b is not None:
+            parts.append(f"{v} {b / a:.2f}x")
+            if b / a < 0.5:
+                collapsed.append(v)
+    measured = f"throughput at {hi} threads relative to {lo} threads: " + ", ".join(parts)
+    if not parts:
+        return Verdict(says, measured, "not measured", "No lock ran at both thread counts.")
+    if collapsed:
+        return Verdict(says, measured, "holds",
+                       f"With more threads than cores, {', '.join(collapsed)} lost more than half their "
+                       "throughput: a descheduled holder or next-in-line stalls every spinner.")
+    return Verdict(says, measured, "partly holds",
+                   "No lock collapsed here; try a longer critical section or more threads.")
+
+
+CLAIMS = (
+    Claim("lock-contention-scaling", "Design principles: Contention and Scaling", ATOMIC_VS_LOCK_SAYS,
+          "lock", _oversubscription),
+)
