@@ -20,7 +20,7 @@ import numpy as np
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
 from ..experiment import Check, Experiment, Param, Variant
-from ..jit import hot_kernel
+from ..jit import inline_kernel
 from ..layout import aligned_zeros, slot_array
 from ..primitives import adaptive as AD
 from ..workload import probability_threshold, rng_states
@@ -28,7 +28,7 @@ from ..workload import probability_threshold, rng_states
 WORDS, WRITE_THRESHOLD = 0, 1
 
 
-@hot_kernel
+@inline_kernel
 def _is_write(rng, tid, threshold):
     """xorshift64* (as workload.rng_next), inlined here so the op stays free of
     reference counting; only thread tid touches its state."""
@@ -40,18 +40,18 @@ def _is_write(rng, tid, threshold):
     return np.int64((x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)) < threshold
 
 
-@hot_kernel
+@inline_kernel
 def _value(tid, n):
     return ((n << 8) | tid) + 1     # unique per write, far from overflow after the stride
 
 
-@hot_kernel
+@inline_kernel
 def _count_torn(torn, tid, bad):
     if bad > 0:
         A.store_relaxed(torn, (tid, 0), A.load_relaxed(torn, (tid, 0)) + bad)
 
 
-@hot_kernel
+@inline_kernel
 def _locked_op(cell, futex, torn, ctl, words, write, tid, n):
     """The mutex path, shared by `adaptive` (values over 8 bytes) and `mutex`."""
     if write:
@@ -63,7 +63,7 @@ def _locked_op(cell, futex, torn, ctl, words, write, tid, n):
     return 0
 
 
-@hot_kernel
+@inline_kernel
 def op_adaptive(ctl, state, tid, n):
     word, cell, futex, torn, rng, cfg = state[0], state[1], state[2], state[4], state[5], state[6]
     words = cfg[WORDS]
@@ -77,14 +77,14 @@ def op_adaptive(ctl, state, tid, n):
     return _locked_op(cell, futex, torn, ctl, words, write, tid, n)   # larger: the mutex arm
 
 
-@hot_kernel
+@inline_kernel
 def op_mutex(ctl, state, tid, n):
     cell, futex, torn, rng, cfg = state[1], state[2], state[4], state[5], state[6]
     write = _is_write(rng, tid, cfg[WRITE_THRESHOLD])
     return _locked_op(cell, futex, torn, ctl, cfg[WORDS], write, tid, n)
 
 
-@hot_kernel
+@inline_kernel
 def op_seqlock(ctl, state, tid, n):
     cell, seq, torn, rng, cfg = state[1], state[3], state[4], state[5], state[6]
     words = cfg[WORDS]

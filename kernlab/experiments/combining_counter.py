@@ -28,7 +28,7 @@ import numpy as np
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
 from ..experiment import Check, Experiment, Param, Variant
-from ..jit import hot_kernel
+from ..jit import inline_kernel
 from ..layout import aligned_zeros, padded_rows, slot_array
 from ..primitives import flat_combining as FC
 from ..primitives import locks as L
@@ -36,26 +36,26 @@ from ..primitives import locks as L
 NO_RESULT = -1
 
 
-@hot_kernel
+@inline_kernel
 def delta_of(tid, n):
     return 1 + ((tid + n) & 3)
 
 
-@hot_kernel
+@inline_kernel
 def _log_full(cfg, n):
     return cfg[0] > 0 and n >= cfg[0]
 
 
-@hot_kernel
+@inline_kernel
 def _log(log, cfg, tid, n, value):
     if cfg[0] > 0:
         log[tid, n] = value   # only thread tid writes its row; read after join
 
 
-# Ops and helpers are hot_kernels (no reference counting, see jit.hot_kernel), and each op
+# Helpers are inline_kernels (see jit: no call passes arrays field by field), and each op
 # takes the arrays it needs out of `state` once, at the top.
 
-@hot_kernel
+@inline_kernel
 def op_atomic(ctl, state, tid, n):
     counter, log, cfg = state[0], state[9], state[10]
     if _log_full(cfg, n):
@@ -65,7 +65,7 @@ def op_atomic(ctl, state, tid, n):
     return 0
 
 
-@hot_kernel
+@inline_kernel
 def op_mutex(ctl, state, tid, n):
     counter, futex, log, cfg = state[0], state[1], state[9], state[10]
     if _log_full(cfg, n):
@@ -81,7 +81,7 @@ def op_mutex(ctl, state, tid, n):
     return sleeps
 
 
-@hot_kernel
+@inline_kernel
 def op_sharded(ctl, state, tid, n):
     slots, log, cfg = state[2], state[9], state[10]
     if _log_full(cfg, n):
@@ -92,7 +92,7 @@ def op_sharded(ctl, state, tid, n):
     return 0
 
 
-@hot_kernel
+@inline_kernel
 def op_flat_combining(ctl, state, tid, n):
     counter, records, fc_lock, fc_stats, log, cfg = state[0], state[3], state[4], state[5], state[9], state[10]
     if _log_full(cfg, n):
@@ -101,7 +101,7 @@ def op_flat_combining(ctl, state, tid, n):
     return 0
 
 
-@hot_kernel
+@inline_kernel
 def op_seed_design(ctl, state, tid, n):
     counter, queue, control, fallback, log, cfg = state[0], state[6], state[7], state[8], state[9], state[10]
     if _log_full(cfg, n):

@@ -28,7 +28,7 @@ import numpy as np
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
 from ..experiment import Check, Experiment, Param, Variant
-from ..jit import hot_kernel
+from ..jit import inline_kernel
 from ..layout import padded_rows, slot_array
 from ..primitives import locks as L
 from ..workload import key_streams
@@ -38,7 +38,7 @@ STRIPE_BITS, CS = 0, 1
 FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
 
 
-@hot_kernel
+@inline_kernel
 def stripe_of(p, bits):
     """Fibonacci hashing: the top ``bits`` bits of p * 2^64/phi (0 when bits is 0)."""
     if bits == 0:
@@ -46,7 +46,7 @@ def stripe_of(p, bits):
     return np.int64((np.uint64(p) * FIBONACCI) >> np.uint64(64 - bits))
 
 
-@hot_kernel
+@inline_kernel
 def _install(tables, p, cfg):
     """The protected update of process p's table (relaxed: ordered by its lock)."""
     count = A.load_relaxed(tables, (p, COUNT))
@@ -55,7 +55,7 @@ def _install(tables, p, cfg):
     A.store_relaxed(tables, (p, COUNT), count + 1)
 
 
-@hot_kernel
+@inline_kernel
 def _locked_install(tables, locks, lock, p, cfg, ctl):
     w = L.mutex_acquire(locks, (lock, 0), ctl)
     if w < 0:
@@ -65,21 +65,21 @@ def _locked_install(tables, locks, lock, p, cfg, ctl):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def op_global(ctl, state, tid, n):
     tables, locks, keys, cfg = state
     p = keys[tid, n & (keys.shape[1] - 1)]
     return _locked_install(tables, locks, 0, p, cfg, ctl)
 
 
-@hot_kernel
+@inline_kernel
 def op_per_process(ctl, state, tid, n):
     tables, locks, keys, cfg = state
     p = keys[tid, n & (keys.shape[1] - 1)]
     return _locked_install(tables, locks, p, p, cfg, ctl)
 
 
-@hot_kernel
+@inline_kernel
 def op_striped(ctl, state, tid, n):
     tables, locks, keys, cfg = state
     p = keys[tid, n & (keys.shape[1] - 1)]

@@ -26,7 +26,7 @@ import numpy as np
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
 from ..experiment import Check, Experiment, Param, Variant
-from ..jit import hot_kernel
+from ..jit import inline_kernel
 from ..layout import aligned_zeros, padded_rows, slot_array
 from ..primitives import locks as L
 
@@ -35,7 +35,7 @@ CS, OUTSIDE = 0, 1
 SPIN_WORD = 0
 
 
-@hot_kernel
+@inline_kernel
 def _critical(data, intruders, cfg, tid):
     """The protected section. Relaxed atomics only keep the compiler from merging the
     accesses; mutual exclusion (or its absence) is entirely the lock's doing."""
@@ -51,10 +51,10 @@ def _critical(data, intruders, cfg, tid):
     A.store_relaxed(data, OWNER, 0)
 
 
-# Ops and helpers are hot_kernels (no reference counting, see jit.hot_kernel), and each op
+# Helpers are inline_kernels (see jit: no call passes arrays field by field), and each op
 # takes the arrays it needs out of `state` once, at the top.
 
-@hot_kernel
+@inline_kernel
 def op_none(ctl, state, tid, n):
     data, intruders, cfg = state[4], state[5], state[6]
     _critical(data, intruders, cfg, tid)
@@ -62,7 +62,7 @@ def op_none(ctl, state, tid, n):
     return 0
 
 
-@hot_kernel
+@inline_kernel
 def op_tas(ctl, state, tid, n):
     word, data, intruders, cfg = state[0], state[4], state[5], state[6]
     w = L.tas_acquire(word, SPIN_WORD, ctl)
@@ -74,7 +74,7 @@ def op_tas(ctl, state, tid, n):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def op_ttas(ctl, state, tid, n):
     word, data, intruders, cfg = state[0], state[4], state[5], state[6]
     w = L.ttas_acquire(word, SPIN_WORD, ctl)
@@ -86,7 +86,7 @@ def op_ttas(ctl, state, tid, n):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def op_ticket(ctl, state, tid, n):
     ticket, data, intruders, cfg = state[7], state[4], state[5], state[6]
     w = L.ticket_acquire(ticket, ctl)
@@ -98,7 +98,7 @@ def op_ticket(ctl, state, tid, n):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def op_mcs(ctl, state, tid, n):
     tail, nodes, data, intruders, cfg = state[1], state[2], state[4], state[5], state[6]
     w = L.mcs_acquire(tail, nodes, tid, ctl)
@@ -110,7 +110,7 @@ def op_mcs(ctl, state, tid, n):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def op_mutex(ctl, state, tid, n):
     futex, data, intruders, cfg = state[3], state[4], state[5], state[6]
     w = L.mutex_acquire(futex, 0, ctl)

@@ -41,7 +41,7 @@ References
     the same size-based choice, with a seqlock for the large case).
 """
 from .. import atomics as A
-from ..jit import hot_kernel
+from ..jit import inline_kernel
 from .locks import mutex_acquire, mutex_release, should_abandon, ttas_acquire, ttas_release
 
 STRIDE = 1_000_003            # word i of value v is v + i * STRIDE
@@ -49,25 +49,25 @@ SEQ = 0                       # index of the sequence word in the seqlock's arra
 SEQ_LOCK = 16                 # index of the writers' lock word in the same array
 
 
-@hot_kernel
+@inline_kernel
 def torn(first, word, i):
     """True if ``word`` (the i-th word read) does not belong to the value whose first word is ``first``."""
     return word != first + i * STRIDE
 
 
-@hot_kernel
+@inline_kernel
 def atomic_write(cell, v):
     # release: pairs with load_acquire in atomic_read.
     A.store_release(cell, 0, v)
 
 
-@hot_kernel
+@inline_kernel
 def atomic_read(cell):
     # acquire: pairs with store_release in atomic_write.
     return A.load_acquire(cell, 0)
 
 
-@hot_kernel
+@inline_kernel
 def locked_write(cell, words, lock, ctl, v):
     """Returns futex sleeps, or -1 if the run stopped while waiting (nothing written)."""
     w = mutex_acquire(lock, 0, ctl)
@@ -79,7 +79,7 @@ def locked_write(cell, words, lock, ctl, v):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def locked_read(cell, words, lock, ctl):
     """Returns the number of torn words seen (0 when the lock works), or -1 on stop."""
     w = mutex_acquire(lock, 0, ctl)
@@ -94,7 +94,7 @@ def locked_read(cell, words, lock, ctl):
     return bad
 
 
-@hot_kernel
+@inline_kernel
 def seqlock_write(cell, words, seq, ctl, v):
     """Returns lock waits, or -1 if the run stopped while waiting (nothing written)."""
     w = ttas_acquire(seq, SEQ_LOCK, ctl)
@@ -112,7 +112,7 @@ def seqlock_write(cell, words, seq, ctl, v):
     return w
 
 
-@hot_kernel
+@inline_kernel
 def seqlock_read(cell, words, seq, ctl, torn_out, tid):
     """Returns the number of retries, or -1 on stop. A validated copy that is still torn
     (impossible unless the seqlock is broken) is counted in ``torn_out[tid, 0]``."""

@@ -63,7 +63,7 @@ References
     counters); the catalogue, Tier 1 item 2 (its queue-based counter).
 """
 from .. import atomics as A
-from ..jit import hot_kernel
+from ..jit import inline_kernel
 
 # publication record columns (layout.padded_rows(threads, 3))
 FC_STATE, FC_ARG, FC_RESULT = 0, 1, 2
@@ -80,7 +80,7 @@ SEED_TAIL = 0                 # index of the ring's tail in the seed's control a
 SEED_LOCK = 16                # index of the combiner lock in the same array
 
 
-@hot_kernel
+@inline_kernel
 def fc_combine(records, counter, stats, nthreads):
     """One combining session (the caller holds the combiner lock): up to
     ``FC_MAX_ROUNDS`` passes over the records, stopping after a pass that found nothing;
@@ -110,7 +110,7 @@ def fc_combine(records, counter, stats, nthreads):
     return served
 
 
-@hot_kernel
+@inline_kernel
 def fc_add(records, lock, counter, stats, tid, delta):
     """Add ``delta`` through flat combining; returns the counter's value just before
     this request was applied. ``lock``: an int64 array whose element 0 is the combiner
@@ -135,7 +135,7 @@ def fc_add(records, lock, counter, stats, tid, delta):
         A.cpu_relax()
 
 
-@hot_kernel
+@inline_kernel
 def seed_drain(queue, counter):
     """Empty the queue into the counter; returns how many deltas it took."""
     total = 0
@@ -151,7 +151,7 @@ def seed_drain(queue, counter):
     return taken
 
 
-@hot_kernel
+@inline_kernel
 def seed_add(queue, control, counter, delta):
     """The catalogue's queue-based combining add (broken on purpose). Returns 1 when it
     took the fallback with its delta still queued (a double count in waiting), else 0."""

@@ -70,12 +70,12 @@ References
     ``ck_spinlock_{fas,cas,ticket,mcs}``; Linux ``kernel/locking/mcs_spinlock.h``.
 """
 from .. import atomics as A
-from ..jit import hot_kernel
-from ..runner import DEADLINE, STOP
+from ..jit import inline_kernel, kernel
+from ..runner import should_abandon
 
-# Every kernel here is a hot_kernel (no reference counting): otherwise numba increfs the
-# lock's array around calls and loops, an atomic on a meminfo that every thread shares,
-# a hidden second contended cache line next to the lock word (see jit.hot_kernel).
+# Acquire and release are inline_kernels (see jit): on the uncontended path a lock is a
+# handful of instructions, and a call that passes the lock's arrays field by field would
+# cost more than the lock. The contended slow paths stay ordinary calls.
 
 # ticket lock: indices into one aligned int64 array, a cache-line pair apart
 TICKET_NEXT = 0
@@ -91,18 +91,9 @@ MUTEX_SLEEP_NS = 2_000_000    # one futex sleep at most: how late a sleeper noti
 BACKOFF_MAX_SPINS = 1 << 6    # ttas: ~64 pauses: long enough to stop a stampede, short next to a handoff
 
 
-@hot_kernel
-def should_abandon(ctl, spins):
-    """``runner.should_abandon`` without refcounting: the stop flag every spin, the
-    clock every 256 spins. relaxed: the flags publish no data (see runner.stopping)."""
-    if A.load_relaxed(ctl, STOP) != 0:
-        return True
-    return (spins & 255) == 0 and A.now_ns() > A.load_relaxed(ctl, DEADLINE)
-
-
 # ----------------------------------------------------------------------------- ttas
 
-@hot_kernel
+@inline_kernel
 def ttas_acquire(lock, i, ctl):
     """Acquire the lock word ``lock[i]``; returns the number of failed attempts, or -1
     if the run stopped first (the lock is then *not* held). See ``spinlock.py``.
@@ -114,7 +105,7 @@ def ttas_acquire(lock, i, ctl):
     return _ttas_acquire_contended(lock, i, ctl)
 
 
-@hot_kernel
+@kernel
 def _ttas_acquire_contended(lock, i, ctl):
     attempts = 1
     backoff = 1
@@ -135,7 +126,7 @@ def _ttas_acquire_contended(lock, i, ctl):
             attempts += 1
 
 
-@hot_kernel
+@inline_kernel
 def ttas_release(lock, i):
     # release: pairs with cas_acquire in ttas_acquire.
     A.store_release(lock, i, 0)
@@ -143,7 +134,7 @@ def ttas_release(lock, i):
 
 # ----------------------------------------------------------------------------- tas
 
-@hot_kernel
+@inline_kernel
 def tas_acquire(lock, i, ctl):
     """Exchange 1 in until the old value is 0; returns failed attempts or -1 on stop."""
     spins = 0
@@ -156,7 +147,7 @@ def tas_acquire(lock, i, ctl):
     return spins
 
 
-@hot_kernel
+@inline_kernel
 def tas_release(lock, i):
     # release: pairs with exchange_acquire in tas_acquire.
     A.store_release(lock, i, 0)
@@ -164,7 +155,7 @@ def tas_release(lock, i):
 
 # ----------------------------------------------------------------------------- ticket
 
-@hot_kernel
+@inline_kernel
 def ticket_acquire(lock, ctl):
     """Take a ticket, wait for it to be served; returns spins or -1 on stop."""
     # relaxed: the ticket number publishes no data; the acquire load below synchronizes.
@@ -179,7 +170,7 @@ def ticket_acquire(lock, ctl):
     return spins
 
 
-@hot_kernel
+@inline_kernel
 def ticket_release(lock):
     # relaxed load: only the holder writes SERVING, so it reads its own last value.
     served = A.load_relaxed(lock, TICKET_SERVING)
@@ -189,7 +180,7 @@ def ticket_release(lock):
 
 # ----------------------------------------------------------------------------- mcs
 
-@hot_kernel
+@inline_kernel
 def mcs_acquire(tail, nodes, tid, ctl):
     """Enqueue thread ``tid``'s node and wait for the handoff; returns spins or -1.
     ``tail``: an int64 array whose element 0 is the queue tail (0 = empty)."""
@@ -215,7 +206,7 @@ def mcs_acquire(tail, nodes, tid, ctl):
     return spins
 
 
-@hot_kernel
+@inline_kernel
 def mcs_release(tail, nodes, tid, ctl):
     """Hand the lock to the successor; returns 0, or -1 if the run stopped while a
     successor had swapped itself in but not linked yet (the lock then stays held,
@@ -245,7 +236,7 @@ def mcs_release(tail, nodes, tid, ctl):
 
 # ----------------------------------------------------------------------------- mutex
 
-@hot_kernel
+@inline_kernel
 def mutex_acquire(word, i, ctl):
     """Spin briefly, then sleep in the kernel. ``word``: an int32 array (the futex word
     is 32 bits). Returns the number of futex sleeps, or -1 if the run stopped while
@@ -273,14 +264,14 @@ def mutex_acquire(word, i, ctl):
     return sleeps
 
 
-@hot_kernel
+@inline_kernel
 def mutex_release(word, i):
     # release: pairs with cas_acquire / exchange_acquire in mutex_acquire.
     if A.exchange_release(word, i, 0) == 2:
         A.futex_wake(word, i, 1)   # someone may sleep: wake one (a system call)
 
 
-@hot_kernel
+@inline_kernel
 def mutex_try_acquire(word, i):
     """One compare-exchange: True if the lock is now held."""
     # acquire: pairs with exchange_release in mutex_release.
@@ -289,7 +280,7 @@ def mutex_try_acquire(word, i):
 
 # ----------------------------------------------------------------------------- work
 
-@hot_kernel
+@inline_kernel
 def spin_work(iterations, opaque):
     """``iterations`` rounds of work that the compiler cannot remove: each round is a
     relaxed atomic load of ``opaque[0]`` (a read-only word, an L1 hit) added into a

@@ -1,0 +1,201 @@
+"""Epoch-based reclamation (EBR): a global epoch, per-thread pinned epochs, limbo lists.
+
+Algorithm
+    A reader *pins* itself before touching shared objects: it copies the global epoch
+    into its own padded slot, marked "pinned", and issues a SeqCst fence; it *unpins*
+    when done. A writer that unlinks an object (e.g. closes a file descriptor: its slot
+    is CAS-ed to empty) cannot free it at once, since pinned readers may hold it; it
+    *retires* it into its own limbo list stamped with the global epoch ``e``.
+
+    The global epoch advances from ``e`` to ``e + 1`` only when every pinned thread is
+    pinned in ``e`` (threads that are not pinned do not matter). So once the global
+    epoch reaches ``e + 2``, every thread that was pinned when the object was unlinked
+    has unpinned since: objects retired in epoch ``e`` are freed when the global epoch
+    is at least ``e + 2``. Freed records are poisoned and go back to a shared FIFO
+    free list (primitives.freelist) under a spin lock.
+
+    Limbo lists have a fixed capacity. A reader that stalls while pinned holds the
+    epoch back (at most one advance past its pin), so garbage cannot be freed; when a
+    writer's limbo list is full, the writer waits (trying to advance and collect while
+    it spins) instead of growing memory. crossbeam-epoch grows its garbage bags
+    without bound instead; here the bound is the point, and ``OUTSTANDING`` (garbage
+    waiting) is reported over time.
+
+    ``early=True`` frees at once, without waiting for the epoch: broken on purpose, to
+    prove the readers' poison checks catch a premature free.
+
+Invariants
+    A record retired in epoch ``e`` is freed only when the global epoch is >= e + 2,
+    hence never while a thread that pinned before its unlink is still pinned.
+    ``OUTSTANDING`` = total length of the limbo lists <= threads x ``LIMBO_CAPACITY``.
+
+Memory ordering
+    * pin: relaxed load of the global epoch, relaxed store of the pinned word, then
+      ``fence_seq_cst``. Pairs with the ``fence_seq_cst`` in ``try_advance``: either the
+      advancer's scan sees this thread pinned (in an old epoch, and does not advance),
+      or this thread's later loads see every unlink that preceded the advance. This
+      store-then-load ordering is what makes a pin cost a full fence (crossbeam does
+      the same); QSBR (primitives.rcu) avoids it by announcing only between sections.
+    * unpin: ``store_release``: the reader's loads of the object happen before the
+      store; pairs with the relaxed scan + ``fence_acquire`` in ``try_advance``, which
+      happens before any free that depends on the advance.
+    * advance: ``cas_release`` on the global epoch after ``fence_acquire``; the
+      collector reads the epoch after its own fence (crossbeam's ``try_advance``).
+    * retire: ``fence_seq_cst`` then a relaxed load of the epoch: the unlink (the slot
+      CAS before it) is ordered before the epoch is read, so the stamp is not older
+      than the unlink.
+    * free list: under a TTAS lock.
+
+Progress guarantee
+    Readers: wait-free (pin, a bounded lookup, unpin). Writers: the slot CAS is
+    lock-free; retiring blocks only while a limbo list is full and a pinned thread
+    holds the epoch back.
+
+References
+    Fraser, "Practical lock-freedom", PhD thesis, Cambridge 2004 (EBR); Hart et al.,
+    "Performance of memory reclamation for lockless synchronization", JPDC 2007;
+    crossbeam-epoch (``internal.rs``: ``pin``, ``try_advance``, sealed bags).
+"""
+import numpy as np
+
+from .. import atomics as A
+from ..jit import kernel
+from ..layout import aligned_zeros, slot_array
+from ..runner import should_abandon
+from .freelist import LOCK as FREE_LOCK, fifo_pop, fifo_push, make_fifo
+from .records import POISON, RECORD_FIELDS, poison_record
+from .spinlock import ttas_acquire, ttas_release
+
+_F = 16
+GLOBAL, LOCK, OUTSTANDING, ADVANCES, WAIT_NS, FREED = (i * _F for i in range(6))
+META_LEN = 6 * _F
+
+# per-thread row (its own cache-line pair): the pinned word, then the owner's limbo ends
+PINNED, LIMBO_HEAD, LIMBO_TAIL = 0, 1, 2
+LIMBO_CAPACITY = 128          # retired records a thread may hold before it must wait
+WAIT_BACKOFF = 64
+
+
+def make_domain(threads: int, n_records: int, records_in_use: int):
+    """``(meta, local, limbo, records, free)``: records ``0..records_in_use-1`` are the
+    caller's; the rest are poisoned and on the free list."""
+    meta = aligned_zeros(META_LEN, np.int64)
+    local = slot_array(threads, 128)
+    limbo = np.zeros((threads, LIMBO_CAPACITY, 2), np.int64)   # (record, epoch)
+    records = aligned_zeros((n_records, RECORD_FIELDS), np.int64)
+    records[records_in_use:] = POISON
+    free = make_fifo(n_records, range(records_in_use, n_records))
+    return meta, local, limbo, records, free
+
+
+@kernel
+def pin(meta, local, tid):
+    # relaxed: the SeqCst fence below orders this against the advancer's scan.
+    e = A.load_relaxed(meta, GLOBAL)
+    # relaxed: published by the fence; pairs with fence_seq_cst in try_advance.
+    A.store_relaxed(local, (tid, PINNED), (e << 1) | 1)
+    A.fence_seq_cst()
+
+
+@kernel
+def unpin(local, tid):
+    # release: pairs with fence_acquire in try_advance (our reads precede any free after it).
+    A.store_release(local, (tid, PINNED), 0)
+
+
+@kernel
+def try_advance(meta, local, threads):
+    """Advance the global epoch if every pinned thread is in it; returns the epoch."""
+    # relaxed: ordered by the fence below (crossbeam's try_advance).
+    e = A.load_relaxed(meta, GLOBAL)
+    A.fence_seq_cst()   # pairs with the fence_seq_cst in pin
+    for t in range(threads):
+        # relaxed: the fences order the scan.
+        w = A.load_relaxed(local, (t, PINNED))
+        if (w & 1) != 0 and (w >> 1) != e:
+            return e
+    A.fence_acquire()   # pairs with store_release in unpin: their reads happen before our frees
+    # release: pairs with the collector's fence_seq_cst + load of GLOBAL in retire/collect.
+    if A.cas_release(meta, GLOBAL, e, e + 1):
+        A.fetch_add_relaxed(meta, ADVANCES, 1)   # relaxed: a statistic
+        return e + 1
+    return A.load_relaxed(meta, GLOBAL)
+
+
+@kernel
+def collect(meta, local, limbo, records, free, tid, threads, early, ctl):
+    """Free thread tid's limbo records whose epoch has expired; returns how many."""
+    g = try_advance(meta, local, threads)
+    cap = limbo.shape[1]
+    n = 0
+    # limbo ends are owner-only: relaxed loads and stores (atomic only so a sampler may read).
+    head = A.load_relaxed(local, (tid, LIMBO_HEAD))
+    tail = A.load_relaxed(local, (tid, LIMBO_TAIL))
+    while head != tail:
+        e = head % cap
+        if not early and limbo[tid, e, 1] + 2 > g:
+            break
+        r = limbo[tid, e, 0]
+        if ttas_acquire(free, FREE_LOCK, ctl) < 0:
+            break
+        poison_record(records, r)
+        fifo_push(free, r)
+        ttas_release(free, FREE_LOCK)
+        head += 1
+        n += 1
+    A.store_relaxed(local, (tid, LIMBO_HEAD), head)
+    if n:
+        A.fetch_sub_relaxed(meta, OUTSTANDING, n)   # relaxed: a statistic
+        A.fetch_add_relaxed(meta, FREED, n)
+    return n
+
+
+@kernel
+def retire(meta, local, limbo, records, free, tid, threads, r, early, ctl):
+    """Retire record r (already unlinked). Waits while tid's limbo list is full.
+    Returns spins waited, or -1 if the run stopped (r then leaks, harmlessly)."""
+    cap = limbo.shape[1]
+    spins = 0
+    waited_from = np.int64(0)
+    while A.load_relaxed(local, (tid, LIMBO_TAIL)) - A.load_relaxed(local, (tid, LIMBO_HEAD)) >= cap:
+        collect(meta, local, limbo, records, free, tid, threads, early, ctl)
+        if A.load_relaxed(local, (tid, LIMBO_TAIL)) - A.load_relaxed(local, (tid, LIMBO_HEAD)) < cap:
+            break
+        if waited_from == 0:
+            waited_from = A.now_ns()
+        for _ in range(WAIT_BACKOFF):
+            A.cpu_relax()
+        spins += 1
+        if should_abandon(ctl, spins):
+            A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)
+            return -1
+    if waited_from != 0:
+        A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)   # relaxed: a statistic
+    A.fence_seq_cst()   # the unlink before the epoch read (see module docstring)
+    e = A.load_relaxed(meta, GLOBAL)
+    tail = A.load_relaxed(local, (tid, LIMBO_TAIL))
+    limbo[tid, tail % cap, 0] = r
+    limbo[tid, tail % cap, 1] = e
+    A.store_relaxed(local, (tid, LIMBO_TAIL), tail + 1)
+    A.fetch_add_relaxed(meta, OUTSTANDING, 1)   # relaxed: a statistic for the sampler
+    collect(meta, local, limbo, records, free, tid, threads, early, ctl)
+    return spins
+
+
+@kernel
+def alloc_record(free, ctl):
+    """A free record id, or -1 if the run stopped (or the pool is empty)."""
+    if ttas_acquire(free, FREE_LOCK, ctl) < 0:
+        return -1
+    r = fifo_pop(free)
+    ttas_release(free, FREE_LOCK)
+    return r
+
+
+@kernel
+def free_unpublished(records, free, r, ctl):
+    """Give back a record that was never published (no reader can hold it)."""
+    poison_record(records, r)
+    if ttas_acquire(free, FREE_LOCK, ctl) >= 0:
+        fifo_push(free, r)
+        ttas_release(free, FREE_LOCK)
