@@ -26,7 +26,7 @@ import numpy as np
 from kernlab import atomics as A
 from kernlab.experiment import Check, Experiment, Variant
 from kernlab.experiments import get
-from kernlab.jit import hot_kernel
+from kernlab.jit import kernel
 from kernlab.layout import aligned_zeros
 from kernlab.machine import probe, usable_cores
 from kernlab.primitives import locks as L
@@ -37,7 +37,7 @@ LOCK_THREADS = (1, 2, 4, 8)
 COUNTER_THREADS = (1, 2)
 
 
-@hot_kernel
+@kernel
 def op_cas_store(ctl, state, tid, n):
     word = state[0]
     # acquire / release: the same orderings a lock's fast path uses.
@@ -46,7 +46,7 @@ def op_cas_store(ctl, state, tid, n):
     return 0
 
 
-@hot_kernel
+@kernel
 def op_ttas_bare(ctl, state, tid, n):
     word = state[0]
     w = L.ttas_acquire(word, 0, ctl)
