@@ -117,11 +117,22 @@ def test_lab_serves_the_notebooks_on_localhost_with_a_token(tmp_path):
             if f"127.0.0.1:{port}/lab?token=" in line:
                 url = line[line.index("http://"):].split()[0]
         assert url, "JupyterLab did not print its tokenized URL"
+
+        def get(path):  # the server may print its URL a moment before it answers
+            for _ in range(40):
+                try:
+                    return urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10)
+                except urllib.error.HTTPError:
+                    raise
+                except urllib.error.URLError:
+                    time.sleep(0.5)
+            pytest.fail("JupyterLab printed its URL but never answered")
+
         with pytest.raises(urllib.error.HTTPError) as denied:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=10)
+            get("/api/contents")
         assert denied.value.code == 403
         token = url.split("token=")[1]
-        listing = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={token}", timeout=10))
+        listing = json.load(get(f"/api/contents?token={token}"))
         names = {item["name"] for item in listing["content"]}
         assert "00-start-here.ipynb" in names
     finally:

@@ -30,7 +30,7 @@ import numpy as np
 from .. import atomics as A
 from ..claims import Claim, Verdict
 from ..experiment import Check, Experiment, Param, Variant
-from ..jit import kernel
+from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, padded_rows, slot_array
 from ..primitives import rcu
 from ..primitives.records import (ABSENT, FOUND, POISON, POISONED, TORN, count_error, error_summary, mix,
@@ -54,7 +54,7 @@ META, QS, VERSIONS, RECORDS, VFREE, RFREE, QUEUE, REFS, LOCKS, KEYS, RNG, ERRORS
 
 # ----------------------------------------------------------------------------- shared bodies
 
-@kernel
+@inline_kernel
 def _lookup(versions, records, v, key, errors, tid):
     """Find key in version v; tally any bad outcome. Caller provides the synchronization."""
     # relaxed: ordered after the caller's acquire (lock or RCU dereference).
@@ -69,7 +69,7 @@ def _lookup(versions, records, v, key, errors, tid):
     return outcome
 
 
-@kernel
+@inline_kernel
 def _decide(keys, rng, threshold, tid, n):
     """(key, is_update, is_remove, gen) for thread tid's n-th op. Helpers take arrays,
     never the whole state tuple: passing a 15-array tuple costs ~100 ns a call."""
@@ -91,7 +91,7 @@ def _update_in_place(versions, records, applied, key, remove, gen):
     A.fetch_add_relaxed(applied, key, 1)     # relaxed: a count, read after join
 
 
-@kernel
+@inline_kernel
 def _locked_lookup(ctl, cfg, versions, records, errors, tid, n, key):
     maybe_stall(ctl, cfg[C_STALL_NS], cfg[C_STALLED], tid, n)
     _lookup(versions, records, 0, key, errors, tid)
@@ -115,7 +115,7 @@ def op_mutex(ctl, state, tid, n):
     return spins
 
 
-@kernel
+@inline_kernel
 def _rw_op(ctl, locks, versions, records, errors, applied, keys, rng, cfg, tid, n, sharded):
     key, update, remove, gen = _decide(keys, rng, cfg[C_UPDATE], tid, n)
     row = 1 + shard_of(key, cfg[C_SHARDS], cfg[C_MODE]) if sharded else 0
@@ -190,7 +190,7 @@ def _rcu_update(ctl, meta, qs, versions, records, vfree, rfree, queue, refs, app
     return retries
 
 
-@kernel
+@inline_kernel   # 15 arrays: as a call it passed ~100 words per lookup (see kernlab.jit)
 def _rcu_op(ctl, meta, qs, versions, records, vfree, rfree, queue, refs, errors, applied, keys, rng, cfg,
             series, tid, n, refcount, early):
     if (n & (rcu.QS_EVERY - 1)) == 0:

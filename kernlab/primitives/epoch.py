@@ -27,7 +27,8 @@ Algorithm
 Invariants
     A record retired in epoch ``e`` is freed only when the global epoch is >= e + 2,
     hence never while a thread that pinned before its unlink is still pinned.
-    ``OUTSTANDING`` = total length of the limbo lists <= threads x ``LIMBO_CAPACITY``.
+    ``OUTSTANDING`` = total length of the limbo lists <= threads x ``LIMBO_CAPACITY``;
+    ``PEAK`` is its high-water mark.
 
 Memory ordering
     * pin: relaxed load of the global epoch, relaxed store of the pinned word, then
@@ -59,7 +60,7 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..jit import kernel
+from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, slot_array
 from ..runner import should_abandon
 from .freelist import LOCK as FREE_LOCK, fifo_pop, fifo_push, make_fifo
@@ -67,8 +68,8 @@ from .records import POISON, RECORD_FIELDS, poison_record
 from .spinlock import ttas_acquire, ttas_release
 
 _F = 16
-GLOBAL, LOCK, OUTSTANDING, ADVANCES, WAIT_NS, FREED = (i * _F for i in range(6))
-META_LEN = 6 * _F
+GLOBAL, LOCK, OUTSTANDING, ADVANCES, WAIT_NS, FREED, PEAK = (i * _F for i in range(7))
+META_LEN = 7 * _F
 
 # per-thread row (its own cache-line pair): the pinned word, then the owner's limbo ends
 PINNED, LIMBO_HEAD, LIMBO_TAIL = 0, 1, 2
@@ -88,7 +89,7 @@ def make_domain(threads: int, n_records: int, records_in_use: int):
     return meta, local, limbo, records, free
 
 
-@kernel
+@inline_kernel   # on every lookup: a call passing the arrays would cost more than the pin
 def pin(meta, local, tid):
     # relaxed: the SeqCst fence below orders this against the advancer's scan.
     e = A.load_relaxed(meta, GLOBAL)
@@ -97,7 +98,7 @@ def pin(meta, local, tid):
     A.fence_seq_cst()
 
 
-@kernel
+@inline_kernel
 def unpin(local, tid):
     # release: pairs with fence_acquire in try_advance (our reads precede any free after it).
     A.store_release(local, (tid, PINNED), 0)
@@ -151,6 +152,19 @@ def collect(meta, local, limbo, records, free, tid, threads, early, ctl):
 
 
 @kernel
+def _note_peak(meta, value):
+    """Raise PEAK (the high-water mark of OUTSTANDING) to ``value``. A sampler can miss
+    the peak (it samples between operations, and a waiting writer is not between them)."""
+    # relaxed: a statistic; the CAS loop only keeps concurrent writers from lowering it.
+    peak = A.load_relaxed(meta, PEAK)
+    while value > peak:
+        seen = A.compare_exchange_relaxed(meta, PEAK, peak, value)
+        if seen == peak:
+            return
+        peak = seen
+
+
+@kernel
 def retire(meta, local, limbo, records, free, tid, threads, r, early, ctl):
     """Retire record r (already unlinked). Waits while tid's limbo list is full.
     Returns spins waited, or -1 if the run stopped (r then leaks, harmlessly)."""
@@ -177,7 +191,7 @@ def retire(meta, local, limbo, records, free, tid, threads, r, early, ctl):
     limbo[tid, tail % cap, 0] = r
     limbo[tid, tail % cap, 1] = e
     A.store_relaxed(local, (tid, LIMBO_TAIL), tail + 1)
-    A.fetch_add_relaxed(meta, OUTSTANDING, 1)   # relaxed: a statistic for the sampler
+    _note_peak(meta, A.fetch_add_relaxed(meta, OUTSTANDING, 1) + 1)   # relaxed: a statistic for the sampler
     collect(meta, local, limbo, records, free, tid, threads, early, ctl)
     return spins
 
@@ -194,7 +208,8 @@ def alloc_record(free, ctl):
 
 @kernel
 def free_unpublished(records, free, r, ctl):
-    """Give back a record that was never published (no reader can hold it)."""
+    """Give back a record that no reader can hold: never published, or unlinked under a
+    lock that excludes every reader of it (the locked baselines free at once)."""
     poison_record(records, r)
     if ttas_acquire(free, FREE_LOCK, ctl) >= 0:
         fifo_push(free, r)

@@ -14,6 +14,11 @@ Algorithm
     concurrent writer it returns snapshots mixing two writes, which the self-checking
     payload (every field derived from one value) exposes.
 
+    The reader path (``read``, ``torn_read``, ``plain_read``) and the small writer steps are
+    ``inline_kernel``s: a call that passes four arrays field by field would cost more
+    than the sequence check itself (see kernlab.jit). ``write_begin`` keeps its spin
+    loop out of line.
+
 Invariants
     seq even <=> no writer inside. A snapshot returned by ``read`` was copied entirely
     while seq held one even value, so it is one writer's complete output.
@@ -45,20 +50,20 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..jit import kernel
+from ..jit import inline_kernel, kernel
 from ..runner import should_abandon
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@kernel
+@inline_kernel
 def field_value(value, i):
     """Field i of a snapshot of ``value``: every field is derived from one value, so a
     reader can tell a snapshot mixing two writes on its own."""
     return np.int64(np.uint64(value) ^ (np.uint64(i) * GOLDEN))
 
 
-@kernel
+@inline_kernel
 def snapshot_consistent(buf, k):
     """True if the k fields in ``buf`` all derive from the same value."""
     v = buf[0]
@@ -85,20 +90,20 @@ def write_begin(seq, i, ctl):
             return -1
 
 
-@kernel
+@inline_kernel
 def write_end(seq, i):
     # relaxed: we own the odd value; release: pairs with load_acquire in read.
     A.store_release(seq, i, A.load_relaxed(seq, i) + 1)
 
 
-@kernel
+@inline_kernel
 def write_fields(data, k, value):
     for j in range(k):
         # relaxed: ordered by write_begin's fence_release and write_end's store_release.
         A.store_relaxed(data, j, field_value(value, j))
 
 
-@kernel
+@inline_kernel
 def read(seq, i, data, k, buf, ctl):
     """Copy a consistent snapshot of data[0:k] into buf; returns retries, or -1 if stopped."""
     retries = 0
@@ -118,7 +123,7 @@ def read(seq, i, data, k, buf, ctl):
             return -1
 
 
-@kernel
+@inline_kernel
 def torn_read(seq, i, data, k, buf):
     """BROKEN on purpose: a seqlock read that never retries. Returns 1 if the sequence
     said the copy overlapped a write (and returns it anyway), else 0."""
@@ -128,3 +133,11 @@ def torn_read(seq, i, data, k, buf):
         buf[j] = A.load_relaxed(data, j)   # relaxed: never validated: that is the bug
     A.fence_acquire()   # pairs with fence_release in write_begin
     return 1 if ((s1 & 1) != 0 or A.load_relaxed(seq, i) != s1) else 0
+
+
+@inline_kernel
+def plain_read(data, k, buf):
+    """Baseline, not a seqlock: copy data[0:k] with no synchronization at all. With no
+    writer it is the cost floor a seqlock read is measured against; with one it tears."""
+    for j in range(k):
+        buf[j] = A.load_relaxed(data, j)   # relaxed: nothing orders or validates the copy
