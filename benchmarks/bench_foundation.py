@@ -12,19 +12,18 @@ Do not run it while anything else heavy runs on the machine.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import subprocess
 import sys
-from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import subprocess
 
 import numpy as np
 
+from _common import parse_args, print_figures, save, summary  # noqa: E402
 from kernlab.experiments import get
 from kernlab.jit import kernel
-from kernlab.machine import probe
-from kernlab.results import atomic_write
 from kernlab.runner import make_worker, run_trial
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,17 +55,9 @@ def noop_trial(duration: float):
     return run_trial(exp, "noop", 1, {}, duration, sample_every=0)
 
 
-def summary(values) -> dict:
-    v = np.asarray(values, float)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "n": len(v)}
-
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=float, default=1.0)
-    ap.add_argument("--out", default=None, help="JSON file for the raw figures (default: print only)")
-    args = ap.parse_args(argv)
+    args = parse_args(argv)
     counter = get("counter")
     params = counter.resolve_params()
     exe = build_c()
@@ -106,15 +97,8 @@ def main(argv=None):
         "c_atomic_mops": summary(np.array(raw["c_atomic"]) / 1e6),
         "kernlab_atomic_mops": summary(np.array(raw["kernlab_atomic"]) / 1e6),
     }
-    for name, s in figures.items():
-        print(f"{name:38s} median {s['median']:10.3f}   min {s['min']:10.3f}   max {s['max']:10.3f}")
-    if args.out:
-        atomic_write(args.out, json.dumps({
-            "benchmark": "foundation", "command": " ".join([os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])),
-            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": probe(), "rounds": args.rounds, "duration_s": d, "figures": figures, "raw": raw,
-        }, indent=1))
-        print(f"wrote {args.out}", file=sys.stderr)
+    print_figures(figures)
+    save(args.out, "foundation", args, argv, figures=figures, raw=raw)
 
 
 if __name__ == "__main__":

@@ -17,27 +17,21 @@ Do not run it while anything else heavy runs on the machine.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 
+from _common import parse_args, print_figures, save, summary  # noqa: E402
 from kernlab.experiments import get
-from kernlab.machine import probe
-from kernlab.results import atomic_write
 from kernlab.runner import run_trial
 
 MIX_RATIOS = (0.999, 0.9)
 MIX_VARIANTS = ("rcu", "sharded", "rwlock")
 THREADS = (1, 2)
 
-
-def summary(values) -> dict:
-    v = np.asarray(values, float)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "n": len(v)}
 
 
 def points():
@@ -55,11 +49,7 @@ def points():
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=float, default=1.0)
-    ap.add_argument("--out", default=None, help="JSON file for the raw figures (default: print only)")
-    args = ap.parse_args(argv)
+    args = parse_args(argv)
     plan = points()
     exps = {name: get(name) for name in ("process_table", "stats_snapshot")}
     resolved = {key: exps[e].resolve_params(p) for key, e, _, _, p in plan}
@@ -89,16 +79,8 @@ def main(argv=None):
                 figures[f"{a}_over_{b}_rate_rr{rr}_{t}thread"] = ratio(f"pt_{rr}_{a}_{t}", f"pt_{rr}_{b}_{t}")
     for key in raw:
         figures[f"{key}_mops"] = summary(np.array(raw[key]) / 1e6)
-    for name, s in figures.items():
-        print(f"{name:52s} median {s['median']:10.3f}   min {s['min']:10.3f}   max {s['max']:10.3f}")
-    if args.out:
-        atomic_write(args.out, json.dumps({
-            "benchmark": "read_mostly", "command": " ".join([os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])),
-            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": probe(), "rounds": args.rounds, "duration_s": args.duration,
-            "params": {key: resolved[key] for key in raw}, "figures": figures, "raw": raw,
-        }, indent=1))
-        print(f"wrote {args.out}", file=sys.stderr)
+    print_figures(figures)
+    save(args.out, "read_mostly", args, argv, params={key: resolved[key] for key in raw}, figures=figures, raw=raw)
 
 
 if __name__ == "__main__":

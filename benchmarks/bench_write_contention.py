@@ -15,22 +15,21 @@ Do not run it while anything else heavy runs on the machine.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
 
+from _common import parse_args, print_figures, save, summary  # noqa: E402
 from kernlab import atomics as A
 from kernlab.experiment import Check, Experiment, Variant
 from kernlab.experiments import get
 from kernlab.jit import kernel
 from kernlab.layout import aligned_zeros
-from kernlab.machine import probe, usable_cores
+from kernlab.machine import usable_cores
 from kernlab.primitives import locks as L
-from kernlab.results import atomic_write
 from kernlab.runner import run_trial
 
 LOCK_THREADS = (1, 2, 4, 8)
@@ -62,17 +61,9 @@ FLOOR = Experiment("lock_floor", "uncontended lock fast path", "", (),
                    check=lambda s, o, p: Check(True, ""))
 
 
-def summary(values) -> dict:
-    v = np.asarray(values, float)
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()), "n": len(v)}
-
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--duration", type=float, default=1.0)
-    ap.add_argument("--out", default=None, help="JSON file for the raw figures (default: print only)")
-    args = ap.parse_args(argv)
+    args = parse_args(argv)
     lock, counter = get("lock"), get("combining_counter")
     lock_params, counter_params = lock.resolve_params(), counter.resolve_params()
     locks = [v.name for v in lock.variants if not v.broken]
@@ -114,8 +105,7 @@ def main(argv=None):
     mops = {k: summary(np.array(v) / 1e6) for k, v in raw.items()
             if k.startswith(("lock_", "counter_", "floor_")) and not k.endswith("_cv")}
     cores = usable_cores()
-    for name, s in figures.items():
-        print(f"{name:40s} median {s['median']:8.3f}   min {s['min']:8.3f}   max {s['max']:8.3f}")
+    print_figures(figures)
     print(f"\nside by side (Mops/s, median of {args.rounds}; * = more threads than the {cores} cores)")
     for v in locks:
         print(f"  lock {v:8s} " + "  ".join(
@@ -128,15 +118,8 @@ def main(argv=None):
     failed = [k for k, ok in checks.items() if not ok and not k.startswith("counter_seed_design")]
     if failed:
         print(f"CHECK FAILED: {failed}", file=sys.stderr)
-    if args.out:
-        atomic_write(args.out, json.dumps({
-            "benchmark": "write_contention",
-            "command": " ".join([os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])),
-            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": probe(), "rounds": args.rounds, "duration_s": d,
-            "lock_params": lock_params, "figures": figures, "mops": mops, "checks": checks, "raw": raw,
-        }, indent=1))
-        print(f"wrote {args.out}", file=sys.stderr)
+    save(args.out, "write_contention", args, argv, lock_params=lock_params, figures=figures, mops=mops,
+         checks=checks, raw=raw)
     return 1 if failed else 0
 
 

@@ -8,7 +8,6 @@ Shared state (built fresh for every trial):
 """
 import numpy as np
 
-from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
 from ..experiment import Check, Experiment, Param, Variant
 from ..jit import kernel

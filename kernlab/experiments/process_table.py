@@ -33,7 +33,7 @@ from ..experiment import Check, Experiment, Param, Variant
 from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, padded_rows, slot_array
 from ..primitives import rcu
-from ..primitives.records import (ABSENT, FOUND, POISON, POISONED, TORN, count_error, error_summary, mix,
+from ..primitives.records import (POISON, POISONED, TORN, count_error, error_summary, mix,
                                   read_record, write_record)
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
 from ..primitives.shard_manager import MASK, MODULO, ShardManager, shard_of

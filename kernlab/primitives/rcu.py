@@ -65,7 +65,7 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..jit import kernel
+from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, slot_array
 from ..runner import should_abandon
 from .freelist import fifo_len, fifo_pop, fifo_push, make_fifo
@@ -104,7 +104,7 @@ def make_domain(threads: int, n_versions: int, width: int, n_records: int = 0, r
 
 # ----------------------------------------------------------------------------- readers
 
-@kernel
+@inline_kernel
 def quiescent(meta, qs, tid):
     """Thread tid holds no reference obtained before this point."""
     # acquire: pairs with fetch_add_acq_rel(GP_CTR) in start_grace_period.
@@ -113,7 +113,7 @@ def quiescent(meta, qs, tid):
     A.store_release(qs, (tid, 0), g)
 
 
-@kernel
+@inline_kernel
 def dereference(meta):
     """The current version's index (valid until this thread's next quiescent point)."""
     # acquire: pairs with compare_exchange_acq_rel / exchange_acq_rel(CURRENT) in publish.
