@@ -28,6 +28,19 @@ def key_skew_param():
                  low=0.0, high=3.0)
 
 
+SHARD_CHOICES = tuple(1 << i for i in range(11))          # 1 .. 1024
+
+
+def shard_params():
+    """``shards`` (default from ShardManager's high-contention profile) and ``shard_index``."""
+    from ..primitives.shard_manager import ShardManager
+    return (Param("shards", int, ShardManager.shards("high"), "shards of the `sharded` variant (default: "
+                  "ShardManager, high-contention profile, for this machine's CPUs)", choices=SHARD_CHOICES,
+                  power_of_two=True),
+            Param("shard_index", str, "mask", "how `sharded` picks a shard: hash & (shards-1), or hash % shards",
+                  choices=("mask", "modulo")))
+
+
 def stall_param():
     return Param("stall_us", int, 0, "the last thread stalls this many microseconds inside a read section, "
                  f"once every {STALL_EVERY} of its lookups (0 = never)", low=0, high=100_000)

@@ -53,10 +53,10 @@ from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
 from ..primitives.shard_manager import MASK, MODULO, ShardManager, shard_of
 from ..runner import stopping
 from ..workload import chance, key_streams, next_key, rng_states
-from ._read_mostly import (key_skew_param, make_series, maybe_stall, read_only_param, read_ratio_param,
-                           sample_series, series_metrics, shard_load, stall_param, update_threshold)
+from ._read_mostly import (SHARD_CHOICES, key_skew_param, make_series, maybe_stall, read_only_param,
+                           read_ratio_param, sample_series, series_metrics, shard_load, shard_params, stall_param,
+                           update_threshold)
 
-SHARD_CHOICES = tuple(1 << i for i in range(11))          # 1 .. 1024
 # cfg words
 C_UPDATE, C_SHARDS, C_MODE, C_STALL_NS, C_STALLED, C_THREADS, C_FDS = range(7)
 # state tuple
@@ -358,11 +358,7 @@ EXPERIMENT = Experiment(
         Param("processes", int, 16, "number of processes (one FD table each)", low=1, high=256),
         Param("fds", int, 64, "descriptors per process", low=16, high=4096, log_scale=True),
         key_skew_param(),
-        Param("shards", int, ShardManager.shards("high"), "shards of the `sharded` variant (default: "
-              "ShardManager, high-contention profile, for this machine's CPUs)", choices=SHARD_CHOICES,
-              power_of_two=True),
-        Param("shard_index", str, "mask", "how `sharded` picks a shard: hash & (shards-1), or hash % shards",
-              choices=("mask", "modulo")),
+        *shard_params(),
         stall_param(),
         read_only_param(),
     ),

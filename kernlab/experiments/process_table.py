@@ -36,14 +36,13 @@ from ..primitives import rcu
 from ..primitives.records import (POISON, POISONED, TORN, count_error, error_summary, mix,
                                   read_record, write_record)
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
-from ..primitives.shard_manager import MASK, MODULO, ShardManager, shard_of
+from ..primitives.shard_manager import MASK, MODULO, shard_of
 from ..primitives.spinlock import ttas_acquire, ttas_release
 from ..runner import stopping
 from ..workload import chance, key_streams, next_key, rng_next, rng_states
-from ._read_mostly import (key_skew_param, maybe_stall, read_only_param, read_ratio_param, sample_series,
-                           series_metrics, shard_load, stall_param, update_threshold)
+from ._read_mostly import (SHARD_CHOICES, key_skew_param, maybe_stall, read_only_param, read_ratio_param,
+                           sample_series, series_metrics, shard_load, shard_params, stall_param, update_threshold)
 
-SHARD_CHOICES = tuple(1 << i for i in range(11))          # 1 .. 1024
 VERSION_BUDGET_BYTES = 64 << 20                             # cap on the RCU version pool
 
 # cfg words
@@ -342,11 +341,7 @@ EXPERIMENT = Experiment(
         read_ratio_param(),
         Param("table_size", int, 1024, "number of pids in the table", low=16, high=1_000_000, log_scale=True),
         key_skew_param(),
-        Param("shards", int, ShardManager.shards("high"), "shards of the `sharded` variant (default: "
-              "ShardManager, high-contention profile, for this machine's CPUs)", choices=SHARD_CHOICES,
-              power_of_two=True),
-        Param("shard_index", str, "mask", "how `sharded` picks a shard: hash & (shards-1), or hash % shards",
-              choices=("mask", "modulo")),
+        *shard_params(),
         stall_param(),
         read_only_param(),
     ),
