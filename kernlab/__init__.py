@@ -25,7 +25,7 @@ def __getattr__(name):  # keep `import kernlab` light: numba and widgets load on
         from .machine import probe
         return probe
     if name == "ResultTable":
-        from .results import ResultTable
+        from .tables import ResultTable
         return ResultTable
     if name == "experiments":
         from .experiments import all_experiments

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .results import ResultTable
+from .tables import ResultTable
 
 
 @dataclass(frozen=True)

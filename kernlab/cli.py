@@ -10,8 +10,8 @@ import json
 import os
 import sys
 
-from .experiment import ParamError
-from .results import ResultsFileError, ResultTable
+from .declaration import ParamError
+from .tables import ResultsFileError, ResultTable
 from .runner import MAX_DURATION_S
 
 
@@ -143,7 +143,7 @@ def _append(path, result):
 
 def _cmd_sweep(args) -> int:
     from .experiments import get
-    from .results import sweep
+    from .sweeps import sweep
     exp = get(args.experiment)
     variants = [v.strip() for v in args.variants.split(",")] if args.variants else \
         list(exp.default_variants or exp.variant_names())

@@ -12,25 +12,62 @@ _nrt=False    no reference counting. With it, numba increfs and decrefs arrays a
               of hot loops.
 boundscheck   left to numba's config, so ``NUMBA_BOUNDSCHECK=1`` checks every index.
 
+The disk cache and edits elsewhere. numba invalidates a cached function only when its
+*own* file changes, but callees from other files (atomics intrinsics, inlined
+primitives, layout constants) are compiled into it: after an edit to ``atomics.py`` the
+old machine code would still be loaded. So every kernel's cache entry is keyed on
+``SOURCE_DIGEST``, a hash of every kernlab source file that compiled code can reach
+(all of them except the pure-Python presentation layer below): an edit anywhere there
+recompiles every kernel on next use.
+
 Inlining. The runner inlines each op into its worker loop in numba's IR (see
-``runner.make_worker``). What the op calls is left to LLVM's inliner, which judges by
+``kernlab.worker``). What the op calls is left to LLVM's inliner, which judges by
 size, and every array argument counts as about seven scalars (a numba array is a struct
 passed field by field), so a lock's acquire often stays a call: ~20 stack pushes per
 call, 15-40 ns per op on the lock zoo. Small helpers on a measured path are therefore
 ``inline_kernel``: inlined in numba's IR wherever they are called. Slow paths (a
 contended spin loop) stay ``kernel``: inlining everything multiplies compile times.
 """
+import hashlib
+from pathlib import Path
+
 from numba import njit
 
 OPTIONS = dict(nogil=True, cache=True, _nrt=False)
+
+# Modules and folders no kernel is compiled from (they only drive and show runs).
+_NOT_COMPILED = {"__init__.py", "cli.py", "ui.py", "results.py", "tables.py", "sweeps.py",
+                 "claims.py", "plots"}
+
+
+def _source_digest() -> str:
+    root = Path(__file__).parent
+    h = hashlib.sha1(repr(sorted(OPTIONS.items())).encode())
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in _NOT_COMPILED:
+            continue
+        h.update(str(rel).encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+SOURCE_DIGEST = _source_digest()
+
+
+def keyed(fn, name: str | None = None):
+    """Give ``fn`` a qualified name carrying SOURCE_DIGEST: numba names its cache files
+    after it, so code compiled from older sources is never loaded."""
+    fn.__qualname__ = f"{name or fn.__qualname__}__k{SOURCE_DIGEST}"
+    return fn
 
 
 def kernel(fn=None, **overrides):
     """Decorate a kernel: ``@kernel`` or ``@kernel(_nrt=True)``."""
     options = {**OPTIONS, **overrides}
     if fn is None:
-        return lambda f: njit(**options)(f)
-    return njit(**options)(fn)
+        return lambda f: njit(**options)(keyed(f))
+    return njit(**options)(keyed(fn))
 
 
 def inline_kernel(fn=None, **overrides):

@@ -15,6 +15,14 @@ import numpy as np
 
 FALLBACK_LINE_BYTES = 64
 
+# The one padding vocabulary. A *padded field* is PAD_BYTES wide: a pair of 64-byte lines,
+# because the L2 "adjacent line" prefetcher of Intel cores (and AMD's comparable one)
+# fetches lines in aligned 128-byte pairs, so two hot words one line apart still
+# interfere (crossbeam's CachePadded uses 128 on x86-64 for the same reason). Every
+# shared word that threads write and others poll gets a padded field of its own.
+PAD_BYTES = 128
+PAD_WORDS = PAD_BYTES // 8        # int64 words per padded field
+
 
 def cache_line_size() -> int:
     """The L1 data cache's coherency line size in bytes (sysfs, sysconf, else 64)."""
@@ -58,13 +66,41 @@ def slot_array(nslots: int, stride_bytes: int, dtype=np.int64) -> np.ndarray:
     itemsize = np.dtype(dtype).itemsize
     if stride_bytes < itemsize or stride_bytes % itemsize:
         raise ValueError(f"stride_bytes must be a positive multiple of {itemsize}, got {stride_bytes}")
-    return aligned_zeros((nslots, stride_bytes // itemsize), dtype)
+    # Strides that are whole padded fields start on a pair boundary, so no slot straddles two pairs.
+    align = PAD_BYTES if stride_bytes % PAD_BYTES == 0 else None
+    return aligned_zeros((nslots, stride_bytes // itemsize), dtype, align=align)
+
+
+def pad_words(dtype=np.int64) -> int:
+    """Elements of ``dtype`` per padded field (16 int64, 32 int32)."""
+    return PAD_BYTES // np.dtype(dtype).itemsize
+
+
+def field_offsets(n: int, dtype=np.int64) -> tuple[int, ...]:
+    """Element offsets of ``n`` padded fields laid out one after another:
+    ``START, STOP = field_offsets(2)`` gives two flags that never share a line pair."""
+    return tuple(i * pad_words(dtype) for i in range(n))
+
+
+def padded_fields(n: int, dtype=np.int64) -> np.ndarray:
+    """A zeroed array of ``n`` padded fields (index them with ``field_offsets``)."""
+    return aligned_zeros(n * pad_words(dtype), dtype, align=PAD_BYTES)
+
+
+def padded_scalar(dtype=np.int64) -> np.ndarray:
+    """One padded field: a word (element 0) alone on its line pair, e.g. a lock word."""
+    return padded_fields(1, dtype)
+
+
+def padded_slots(nslots: int, dtype=np.int64) -> np.ndarray:
+    """Per-thread slots one padded field apart: slot ``i`` is ``array[i, 0]``."""
+    return slot_array(nslots, PAD_BYTES, dtype)
 
 
 def padded_rows(nrows: int, ncols: int, dtype=np.int64) -> np.ndarray:
     """A 2-D aligned array whose rows are padded to whole pairs of cache lines, so that
     per-thread rows never share a line (nor an adjacent-line prefetch pair)."""
     itemsize = np.dtype(dtype).itemsize
-    pair = 2 * cache_line_size()
-    row_bytes = -(-ncols * itemsize // pair) * pair
-    return aligned_zeros((nrows, row_bytes // itemsize), dtype)
+    pad = max(PAD_BYTES, 2 * cache_line_size())
+    row_bytes = -(-ncols * itemsize // pad) * pad
+    return aligned_zeros((nrows, row_bytes // itemsize), dtype, align=PAD_BYTES)

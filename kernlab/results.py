@@ -1,282 +1,148 @@
-"""Tidy result tables with provenance, their files, and sweeps.
-
-A table is a list of rows, one per trial x variant x thread count (x swept parameter
-value), plus the provenance of the machine(s) that measured them. It round-trips to
-
-- JSON: ``{"format": "kernlab-results", "version": 1, "provenance": [...], "columns": {...}, "rows": [...]}``
-- CSV: a first line ``# kernlab-results {json header}`` carrying provenance and column
-  types, then an ordinary CSV (lists are written as ``1;2;3``).
-
-Files are written atomically (a temporary file in the same folder, fsync, rename), so
-a crash leaves either the old file or the new one, never half of one. Loading a file
-that is not a kernlab results file raises ``ResultsFileError`` with one clear line.
-"""
+"""What a run produced: trials, their aggregation (median and spread, fairness,
+latency percentiles) and its formatting (summary text, JSON, tidy rows)."""
 from __future__ import annotations
 
-import csv
-import io
-import json
-import os
-import tempfile
-import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
-from .experiment import Experiment, ParamError
+import numpy as np
 
-FORMAT = "kernlab-results"
-VERSION = 1
-_CSV_MAGIC = f"# {FORMAT} "
+from .declaration import Check
+
+@dataclass
+class Trial:
+    per_thread_ops: np.ndarray
+    per_thread_aux: np.ndarray
+    elapsed_s: float
+    latencies_ns: np.ndarray
+    sample_every: int
+    sampling_overhead: float          # estimated fraction of thread time spent sampling
+    check: Check
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def ops(self) -> int:
+        return int(self.per_thread_ops.sum())
+
+    @property
+    def ops_per_sec(self) -> float:
+        return self.ops / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def fairness(self) -> dict:
+        ops = self.per_thread_ops.astype(float)
+        mean = ops.mean()
+        return {"min": int(ops.min()), "max": int(ops.max()),
+                "cv": float(ops.std() / mean) if mean > 0 else 0.0}
+
+    @property
+    def latency(self) -> dict:
+        return latency_percentiles(self.latencies_ns)
 
 
-class ResultsFileError(ValueError):
-    """A file that cannot be read as kernlab results (corrupt, foreign or too new)."""
+def latency_percentiles(samples: np.ndarray) -> dict:
+    if len(samples) == 0:
+        return {"p50": None, "p99": None, "p999": None, "samples": 0}
+    p50, p99, p999 = np.percentile(samples, [50, 99, 99.9])
+    return {"p50": float(p50), "p99": float(p99), "p999": float(p999), "samples": int(len(samples))}
 
 
 @dataclass
-class ResultTable:
-    rows: list = field(default_factory=list)
-    provenance: list = field(default_factory=list)   # one probe() dict per machine
-
-    def __len__(self):
-        return len(self.rows)
-
-    def add(self, run_result) -> None:
-        """Append a runner.RunResult's rows (stamped with the time) and its machine."""
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        for row in run_result.rows():
-            row["timestamp"] = stamp
-            self.rows.append(row)
-        self._add_provenance(run_result.machine)
-
-    def extend(self, other: "ResultTable") -> None:
-        self.rows.extend(other.rows)
-        for p in other.provenance:
-            self._add_provenance(p)
-
-    def _add_provenance(self, machine: dict) -> None:
-        key = {k: v for k, v in machine.items() if k != "probed_at"}
-        if all({k: v for k, v in p.items() if k != "probed_at"} != key for p in self.provenance):
-            self.provenance.append(machine)
-
-    def columns(self) -> list[str]:
-        cols: dict[str, None] = {}
-        for row in self.rows:
-            cols.update(dict.fromkeys(row))
-        return list(cols)
-
-    def column(self, name: str) -> list:
-        return [row.get(name) for row in self.rows]
-
-    def where(self, **equal) -> "ResultTable":
-        rows = [r for r in self.rows if all(r.get(k) == v for k, v in equal.items())]
-        return ResultTable(rows, list(self.provenance))
-
-    def to_pandas(self):
-        import pandas as pd  # optional: kernlab itself does not need pandas
-        return pd.DataFrame(self.rows)
-
-    # ------------------------------------------------------------------ serialization
-    def _header(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "provenance": self.provenance,
-                "columns": {c: _kind(self.column(c)) for c in self.columns()}}
-
-    def to_json_text(self) -> str:
-        return json.dumps({**self._header(), "rows": self.rows}, indent=1, default=_jsonable)
-
-    def to_csv_text(self) -> str:
-        buf = io.StringIO()
-        buf.write(_CSV_MAGIC + json.dumps(self._header(), default=_jsonable) + "\n")
-        cols = self.columns()
-        writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows:
-            writer.writerow({c: _csv_cell(row.get(c)) for c in cols})
-        return buf.getvalue()
-
-    def save(self, path: str) -> str:
-        """Write CSV or JSON (by extension) atomically; returns the path."""
-        text = self.to_json_text() if path.endswith(".json") else self.to_csv_text()
-        atomic_write(path, text)
-        return path
-
-    @classmethod
-    def load(cls, path: str) -> "ResultTable":
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except UnicodeDecodeError:
-            raise ResultsFileError(f"{path}: not a kernlab results file (not UTF-8 text)") from None
-        if path.endswith(".json"):
-            return cls.from_json_text(text, path)
-        return cls.from_csv_text(text, path)
-
-    @classmethod
-    def from_json_text(cls, text: str, source: str = "<text>") -> "ResultTable":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ResultsFileError(f"{source}: not a kernlab results file (invalid JSON: {e.msg})") from None
-        _check_header(data, source)
-        if not isinstance(data.get("rows"), list):
-            raise ResultsFileError(f"{source}: kernlab results file without a rows list")
-        return cls(data["rows"], data.get("provenance", []))
-
-    @classmethod
-    def from_csv_text(cls, text: str, source: str = "<text>") -> "ResultTable":
-        first, _, body = text.partition("\n")
-        if not first.startswith(_CSV_MAGIC):
-            raise ResultsFileError(f"{source}: not a kernlab results file (no '{_CSV_MAGIC.strip()}' first line)")
-        try:
-            header = json.loads(first[len(_CSV_MAGIC):])
-        except json.JSONDecodeError as e:
-            raise ResultsFileError(f"{source}: corrupt kernlab results header ({e.msg})") from None
-        _check_header(header, source)
-        kinds = header.get("columns", {})
-        rows = []
-        try:
-            for record in csv.DictReader(io.StringIO(body)):
-                if None in record:
-                    raise ValueError("a row has more cells than the header")
-                rows.append({k: _parse_cell(v, kinds.get(k, "str")) for k, v in record.items() if v != ""})
-        except (ValueError, csv.Error) as e:
-            raise ResultsFileError(f"{source}: corrupt kernlab results file ({e})") from None
-        return cls(rows, header.get("provenance", []))
-
-
-def _check_header(header, source):
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ResultsFileError(f"{source}: not a kernlab results file (format is not '{FORMAT}')")
-    if header.get("version") != VERSION:
-        raise ResultsFileError(f"{source}: kernlab results version {header.get('version')!r}, "
-                               f"this kernlab reads version {VERSION}")
-
-
-def _kind(values) -> str:
-    kinds = {type(v).__name__ for v in values if v is not None}
-    if kinds <= {"bool"} and kinds:
-        return "bool"
-    if kinds <= {"int"} and kinds:
-        return "int"
-    if kinds <= {"int", "float"} and kinds:
-        return "float"
-    if kinds <= {"list"} and kinds:
-        return "list"
-    return "str"
-
-
-def _csv_cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return value
-
-
-def _parse_cell(text, kind):
-    if kind == "bool":
-        if text not in ("True", "False"):
-            raise ValueError(f"expected True or False, got {text!r}")
-        return text == "True"
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "list":
-        return [int(x) if x.lstrip("-").isdigit() else float(x) for x in text.split(";") if x]
-    return text
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} to a results file")
-
-
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".kernlab-", suffix=".tmp", dir=folder)
-    try:
-        # mkstemp makes the file 0600; give it the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-# --------------------------------------------------------------------------- sweeps
-
-@dataclass(frozen=True)
-class SweepPoint:
+class RunResult:
+    experiment: str
     variant: str
+    broken: bool
     threads: int
     params: dict
+    duration_s: float
+    trials: list
+    oversubscribed: bool
+    pinned: bool
+    aux_name: str
+    machine: dict
 
+    @property
+    def ops_per_sec_trials(self) -> list:
+        return [t.ops_per_sec for t in self.trials]
 
-def sweep_points(exp: Experiment, variants, threads_list, params=None, sweep_param=None,
-                 sweep_values=None) -> list[SweepPoint]:
-    """Variants x thread counts x (optionally) the values of one parameter, validated
-    before anything runs."""
-    base = exp.resolve_params(params)
-    for v in variants:
-        exp.variant(v)
-    for t in threads_list:
-        if not isinstance(t, int) or isinstance(t, bool) or t < 1 or t > 1024:
-            raise ParamError(f"threads must be integers in [1, 1024], got {t!r}")
-    if sweep_param is None:
-        value_sets = [base]
-    else:
-        p = exp.param(sweep_param)
-        values = list(sweep_values) if sweep_values is not None else list(p.choices or ())
-        if not values:
-            raise ParamError(f"sweep of '{sweep_param}' needs values (it has no fixed choices)")
-        value_sets = [{**base, sweep_param: exp.resolve_params({sweep_param: v})[sweep_param]}
-                      for v in values]
-    return [SweepPoint(v, t, ps) for ps in value_sets for v in variants for t in threads_list]
+    @property
+    def ops_per_sec(self) -> float:
+        return float(np.median(self.ops_per_sec_trials))
 
+    @property
+    def median_trial(self) -> Trial:
+        order = np.argsort(self.ops_per_sec_trials)
+        return self.trials[order[(len(order) - 1) // 2]]
 
-def sweep(exp: Experiment, variants, threads_list, params=None, sweep_param=None, sweep_values=None,
-          duration: float = 0.5, repeats: int = 3, out: str | None = None, progress: bool = True,
-          on_point=None, cancel: threading.Event | None = None, **run_options) -> ResultTable:
-    """Run every point; returns the table. With ``out``, the file is rewritten
-    atomically after every point (a crash loses at most the point in flight), and an
-    existing kernlab results file there is kept: new rows are appended to it."""
-    from .runner import run
-    points = sweep_points(exp, variants, threads_list, params, sweep_param, sweep_values)
-    table = ResultTable()
-    if out and os.path.exists(out):
-        table = ResultTable.load(out)  # raises ResultsFileError for a foreign file: nothing overwritten
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(points), desc=f"{exp.name} sweep", unit="point")
-    try:
-        for i, pt in enumerate(points):
-            if bar is not None:
-                bar.set_postfix_str(f"{pt.variant} x{pt.threads}" +
-                                    (f" {sweep_param}={pt.params[sweep_param]}" if sweep_param else ""))
-            result = run(exp, pt.variant, pt.threads, duration=duration, repeats=repeats,
-                         params=pt.params, cancel=cancel, **run_options)
-            table.add(result)
-            if out:
-                table.save(out)
-            if on_point is not None:
-                on_point(i, len(points), result, table)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return table
+    @property
+    def latency(self) -> dict:
+        return latency_percentiles(np.concatenate([t.latencies_ns for t in self.trials]))
+
+    @property
+    def check(self) -> Check:
+        failed = [t.check for t in self.trials if not t.check.passed]
+        if failed:
+            return Check(False, f"{len(failed)} of {len(self.trials)} trials failed; first: {failed[0].detail}")
+        return Check(True, self.trials[-1].check.detail)
+
+    def to_json(self) -> dict:
+        """The CLI's ``run --json`` object."""
+        trial = self.median_trial
+        lat = self.latency
+        rates = self.ops_per_sec_trials
+        return {
+            "experiment": self.experiment, "variant": self.variant, "broken": self.broken,
+            "threads": self.threads, "params": self.params, "duration_s": self.duration_s,
+            "ops_per_sec": self.ops_per_sec, "ops_per_sec_trials": rates,
+            "ops_per_sec_min": min(rates), "ops_per_sec_max": max(rates),
+            "per_thread_ops": trial.per_thread_ops.tolist(), "fairness": trial.fairness,
+            "latency_ns": {k: lat[k] for k in ("p50", "p99", "p999")},
+            "latency_samples": lat["samples"], "sample_every": trial.sample_every,
+            "sampling_overhead": max(t.sampling_overhead for t in self.trials),
+            self.aux_name: int(sum(t.per_thread_aux.sum() for t in self.trials)),
+            "metrics": trial.metrics,
+            "check": {"passed": self.check.passed, "detail": self.check.detail},
+            "oversubscribed": self.oversubscribed, "pinned": self.pinned,
+            "machine": self.machine,
+        }
+
+    def summary(self) -> str:
+        """A few human lines: throughput, fairness, latency, check."""
+        j = self.to_json()
+        lat, f = j["latency_ns"], j["fairness"]
+        fmt = lambda x: "n/a" if x is None else f"{x:,.0f}"
+        return "\n".join([
+            f"{self.experiment}/{self.variant} x{self.threads} threads"
+            + ("  (OVERSUBSCRIBED: more threads than cores)" if self.oversubscribed else ""),
+            f"  throughput  {j['ops_per_sec'] / 1e6:,.2f} Mops/s median of {len(self.trials)} "
+            f"(min {j['ops_per_sec_min'] / 1e6:,.2f}, max {j['ops_per_sec_max'] / 1e6:,.2f})",
+            f"  per thread  {j['per_thread_ops']}  (min/max {f['min'] / max(f['max'], 1):.2f}, cv {f['cv']:.3f})",
+            f"  latency ns  p50 {fmt(lat['p50'])}  p99 {fmt(lat['p99'])}  p99.9 {fmt(lat['p999'])}  "
+            f"(1 in {j['sample_every']} ops timed, ~{j['sampling_overhead']:.1%} overhead, "
+            f"each sample includes ~{self.machine.get('timer_overhead_ns', 0):.0f} ns of clock read)",
+            f"  check       {'PASS' if self.check.passed else 'FAIL'}: {self.check.detail}"
+            + ("  (this variant is broken on purpose)" if self.broken else ""),
+        ])
+
+    def rows(self) -> list[dict]:
+        """Tidy rows, one per trial (see kernlab.results)."""
+        out = []
+        for i, t in enumerate(self.trials):
+            lat, fair = t.latency, t.fairness
+            row = {
+                "experiment": self.experiment, "variant": self.variant, "broken": self.broken,
+                "threads": self.threads, "trial": i, "duration_s": round(t.elapsed_s, 6),
+                "ops": t.ops, "ops_per_sec": t.ops_per_sec,
+                "per_thread_ops": t.per_thread_ops.tolist(),
+                "fairness_min": fair["min"], "fairness_max": fair["max"], "fairness_cv": fair["cv"],
+                "lat_p50_ns": lat["p50"], "lat_p99_ns": lat["p99"], "lat_p999_ns": lat["p999"],
+                "lat_samples": lat["samples"], "sample_every": t.sample_every,
+                "sampling_overhead": t.sampling_overhead,
+                "aux_name": self.aux_name, "aux": int(t.per_thread_aux.sum()),
+                "check_passed": t.check.passed, "check_detail": t.check.detail,
+                "oversubscribed": self.oversubscribed, "pinned": self.pinned,
+                "cpu_model": self.machine.get("cpu_model"), "usable_cores": self.machine.get("usable_cores"),
+            }
+            row.update({f"param_{k}": v for k, v in self.params.items()})
+            row.update({f"metric_{k}": v for k, v in t.metrics.items()})
+            out.append(row)
+        return out

@@ -1,4 +1,5 @@
-"""Workload generators shared by experiments: skewed key streams and per-thread RNGs.
+"""Workload generators shared by experiments: skewed key streams, per-thread RNGs and
+the one multiplicative hash (which shard, stripe or slot a key lands in).
 
 Keys are drawn *before* the run (numpy, seeded), so a worker's hot loop pays one load
 per key instead of a sampler, and two variants compared side by side see the very
@@ -12,10 +13,21 @@ from __future__ import annotations
 import numpy as np
 
 from . import atomics as A
-from .jit import kernel
-from .layout import slot_array
+from .jit import inline_kernel, kernel
+from .layout import padded_slots
 
 STREAM_LENGTH = 1 << 16   # keys per thread; a stream is replayed cyclically
+
+# 2**64 / golden ratio: Knuth's multiplicative (Fibonacci) hashing constant. Multiplying
+# spreads consecutive keys over the high bits, so a shard index takes the *top* bits
+# (``fib_hash``); the low bits of the product are as regular as the key's.
+FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
+
+
+@inline_kernel
+def fib_hash(key, bits):
+    """The top ``bits`` bits of key * FIBONACCI: an index in [0, 2**bits)."""
+    return np.int64((np.uint64(key) * FIBONACCI) >> np.uint64(64 - bits))
 
 
 def key_streams(threads: int, n_keys: int, skew: float = 0.0, length: int = STREAM_LENGTH,
@@ -42,12 +54,12 @@ def next_key(streams, tid, n):
 
 def rng_states(threads: int, seed: int = 2024) -> np.ndarray:
     """Per-thread xorshift64* states, one per cache-line pair (no false sharing)."""
-    states = slot_array(threads, 128, np.uint64)
+    states = padded_slots(threads, np.uint64)
     states[:, 0] = np.random.default_rng(seed).integers(1, 2**63, size=threads, dtype=np.uint64)
     return states
 
 
-@kernel
+@inline_kernel   # on measured paths: a call would cost more than the generator
 def rng_next(states, tid):
     """Next 64-bit value of thread tid's xorshift64* generator (Vigna 2016).
     Only thread tid touches its state: plain (relaxed) accesses suffice."""
@@ -59,7 +71,7 @@ def rng_next(states, tid):
     return x * np.uint64(0x2545F4914F6CDD1D)
 
 
-@kernel
+@inline_kernel
 def chance(states, tid, threshold):
     """True with probability threshold / 2**53 (use ``probability_threshold``)."""
     return np.int64(rng_next(states, tid) >> np.uint64(11)) < threshold

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ..experiment import Experiment, ParamError
+from ..declaration import Experiment, ParamError
 
 _REGISTRY: dict[str, Experiment] = {}
 _CLAIMS: dict = {}

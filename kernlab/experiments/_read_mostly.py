@@ -4,9 +4,10 @@ parameter declarations, the stalled reader, the garbage-over-time sampler. No
 import numpy as np
 
 from .. import atomics as A
-from ..experiment import Param
+from ..declaration import Param
 from ..jit import kernel
-from ..runner import stopping
+from ..harness import stopping
+from ..workload import FIBONACCI
 
 STALL_EVERY = 1024                 # the stalled reader stalls once per this many of its lookups
 SERIES_CAPACITY = 4096             # garbage samples kept (the latest ones)
@@ -105,7 +106,7 @@ def series_metrics(series: np.ndarray, name: str) -> dict:
 def shard_load(keys: np.ndarray, shards: int) -> dict:
     """How evenly the precomputed key streams spread over ``shards`` shards (the same
     Fibonacci hash as primitives.shard_manager): busiest shard / mean, and the CV."""
-    h = (keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33)
+    h = (keys.astype(np.uint64) * FIBONACCI) >> np.uint64(33)   # = shard_manager.key_hash
     counts = np.bincount((h & np.uint64(shards - 1)).astype(np.int64).ravel(), minlength=shards)
     mean = counts.mean()
     return {"shard_busiest_over_mean": float(counts.max() / mean) if mean else 0.0,

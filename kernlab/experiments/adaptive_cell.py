@@ -19,9 +19,9 @@ import numpy as np
 
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
-from ..layout import aligned_zeros, slot_array
+from ..layout import aligned_zeros, padded_scalar, padded_slots
 from ..primitives import adaptive as AD
 from ..workload import probability_threshold, rng_states
 
@@ -95,12 +95,12 @@ def op_seqlock(ctl, state, tid, n):
 
 def setup(threads, params):
     words = params["value_bytes"] // 8
-    word = aligned_zeros(16, np.int64)
+    word = padded_scalar()
     cell = aligned_zeros(32, np.int64)
     cell[:words] = np.arange(words) * AD.STRIDE      # value 0, whole
-    futex = aligned_zeros(32, np.int32)
-    seq = aligned_zeros(32, np.int64)
-    torn = slot_array(threads, 128)
+    futex = padded_scalar(np.int32)
+    seq = padded_scalar()
+    torn = padded_slots(threads)
     cfg = np.array([words, probability_threshold(params["write_ratio"])], np.int64)
     return word, cell, futex, seq, torn, rng_states(threads), cfg
 

@@ -27,9 +27,9 @@ import numpy as np
 
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
-from ..layout import aligned_zeros, padded_rows, slot_array
+from ..layout import aligned_zeros, padded_fields, padded_rows, padded_scalar, padded_slots
 from ..primitives import flat_combining as FC
 from ..primitives import locks as L
 
@@ -115,15 +115,15 @@ def op_seed_design(ctl, state, tid, n):
 
 def setup(threads, params):
     verify = params["verify_ops"]
-    counter = aligned_zeros(16, np.int64)
-    futex = aligned_zeros(32, np.int32)
-    slots = slot_array(threads, 128)
+    counter = padded_scalar()
+    futex = padded_scalar(np.int32)
+    slots = padded_slots(threads)
     records = padded_rows(threads, 3)
-    fc_lock = aligned_zeros(16, np.int64)
+    fc_lock = padded_scalar()
     fc_stats = aligned_zeros(FC.FC_HIST + threads * FC.FC_MAX_ROUNDS + 1, np.int64)
     queue = aligned_zeros(FC.SEED_QUEUE_SLOTS, np.int64)
-    control = aligned_zeros(32, np.int64)
-    fallback = slot_array(threads, 128)
+    control = padded_fields(2)   # SEED_TAIL, SEED_LOCK
+    fallback = padded_slots(threads)
     log = np.full((threads, max(verify, 1)), NO_RESULT, np.int64)
     cfg = np.array([verify], np.int64)
     return counter, futex, slots, records, fc_lock, fc_stats, queue, control, fallback, log, cfg

@@ -9,9 +9,9 @@ Shared state (built fresh for every trial):
 import numpy as np
 
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import kernel
-from ..layout import aligned_zeros, cache_line_size, slot_array
+from ..layout import cache_line_size, padded_scalar, slot_array
 from ..primitives import counters as C
 
 PACKED_STRIDE_BYTES = 8
@@ -52,8 +52,8 @@ def op_padded(ctl, state, tid, n):
 
 
 def setup(threads, params):
-    counter = aligned_zeros(16, np.int64)
-    lock = aligned_zeros(16, np.int64)
+    counter = padded_scalar()
+    lock = padded_scalar()
     packed = slot_array(threads, PACKED_STRIDE_BYTES)
     padded = slot_array(threads, params["stride_bytes"])
     return counter, lock, packed, padded

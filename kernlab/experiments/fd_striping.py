@@ -27,15 +27,14 @@ import numpy as np
 
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
-from ..layout import padded_rows, slot_array
+from ..layout import padded_rows, padded_slots
 from ..primitives import locks as L
-from ..workload import key_streams
+from ..workload import fib_hash, key_streams
 
 COUNT, FD_SLOTS = 0, 7
 STRIPE_BITS, CS = 0, 1
-FIBONACCI = np.uint64(0x9E3779B97F4A7C15)
 
 
 @inline_kernel
@@ -43,7 +42,7 @@ def stripe_of(p, bits):
     """Fibonacci hashing: the top ``bits`` bits of p * 2^64/phi (0 when bits is 0)."""
     if bits == 0:
         return 0
-    return np.int64((np.uint64(p) * FIBONACCI) >> np.uint64(64 - bits))
+    return fib_hash(p, bits)
 
 
 @inline_kernel
@@ -89,7 +88,7 @@ def op_striped(ctl, state, tid, n):
 def setup(threads, params):
     procs, stripes = params["processes"], params["stripes"]
     tables = padded_rows(procs, 1 + FD_SLOTS)
-    locks = slot_array(max(procs, stripes), 128, np.int32)
+    locks = padded_slots(max(procs, stripes), np.int32)
     keys = key_streams(threads, procs, params["key_skew"])
     cfg = np.array([stripes.bit_length() - 1, params["critical_section"]], np.int64)
     return tables, locks, keys, cfg

@@ -43,15 +43,15 @@ import numpy as np
 
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel, kernel
-from ..layout import aligned_zeros, padded_rows, slot_array
+from ..layout import aligned_zeros, padded_rows, padded_scalar, padded_slots
 from ..primitives import epoch as E
 from ..primitives.freelist import DATA as FIFO_DATA, HEAD as FIFO_HEAD, TAIL as FIFO_TAIL
 from ..primitives.records import POISON, POISONED, TORN, count_error, error_summary, mix, read_record, write_record
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
 from ..primitives.shard_manager import MASK, MODULO, ShardManager, shard_of
-from ..runner import stopping
+from ..harness import stopping
 from ..workload import chance, key_streams, next_key, rng_states
 from ._read_mostly import (SHARD_CHOICES, key_skew_param, make_series, maybe_stall, read_only_param,
                            read_ratio_param, sample_series, series_metrics, shard_load, shard_params, stall_param,
@@ -244,9 +244,9 @@ def setup(threads, params):
     records[:size, 3] = _sums(keys_)
     slots = aligned_zeros(size, np.int64)
     slots[:] = keys_                                     # descriptor k -> record k
-    locks = slot_array(1 + max(procs, max(SHARD_CHOICES)), 128)
+    locks = padded_slots(1 + max(procs, max(SHARD_CHOICES)))
     keys = key_streams(threads, size, params["key_skew"])
-    cfg = aligned_zeros(16, np.int64)
+    cfg = padded_scalar()
     cfg[C_UPDATE] = update_threshold(params)
     cfg[C_SHARDS] = params["shards"]
     cfg[C_MODE] = MASK if params["shard_index"] == "mask" else MODULO

@@ -25,9 +25,9 @@ import numpy as np
 
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
-from ..layout import aligned_zeros, padded_rows, slot_array
+from ..layout import aligned_zeros, padded_fields, padded_rows, padded_scalar, padded_slots
 from ..primitives import locks as L
 
 COUNT, OWNER = 0, 8
@@ -123,14 +123,14 @@ def op_mutex(ctl, state, tid, n):
 
 
 def setup(threads, params):
-    spin = aligned_zeros(16, np.int64)
-    tail = aligned_zeros(16, np.int64)
+    spin = padded_scalar()
+    tail = padded_scalar()
     nodes = padded_rows(threads, 2)
-    futex = aligned_zeros(32, np.int32)
+    futex = padded_scalar(np.int32)
     data = aligned_zeros(32, np.int64)          # COUNT and OWNER share the protected line
-    intruders = slot_array(threads, 128)
+    intruders = padded_slots(threads)
     cfg = np.array([params["critical_section"], params["outside_work"]], np.int64)
-    ticket = aligned_zeros(L.TICKET_WORDS, np.int64)
+    ticket = padded_fields(2)   # TICKET_NEXT, TICKET_SERVING
     return spin, tail, nodes, futex, data, intruders, cfg, ticket
 
 

@@ -41,14 +41,14 @@ import numpy as np
 
 from .. import atomics as A
 from ..claims import Claim, Verdict, median_rate
-from ..experiment import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
-from ..layout import aligned_zeros, padded_rows
+from ..layout import aligned_zeros, padded_rows, padded_scalar
 from ..primitives import rcu
 from ..primitives import seqlock as SL
 from ..primitives.records import POISON
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
-from ..runner import stopping
+from ..harness import stopping
 from ..workload import chance, rng_states
 from ._read_mostly import read_only_param, read_ratio_param, update_threshold
 
@@ -220,14 +220,14 @@ def op_rcu_snapshot(ctl, state, tid, n):
 
 def setup(threads, params):
     k = params["fields"]
-    seq = aligned_zeros(16, np.int64)
+    seq = padded_scalar()
     data = aligned_zeros(MAX_FIELDS, np.int64)
     data[:k] = [SL.field_value(0, i) for i in range(k)]
-    lock = aligned_zeros(16, np.int64)
+    lock = padded_scalar()
     nv = 2 * threads + 2
     meta, qs, versions, records, vfree, rfree, queue, refs = rcu.make_domain(threads, nv, k)
     versions[0] = data[:k]
-    cfg = aligned_zeros(16, np.int64)
+    cfg = padded_scalar()
     cfg[C_UPDATE] = update_threshold(params)
     cfg[C_FIELDS] = k
     cfg[C_ALL_WRITE] = params["writers"] == "all"

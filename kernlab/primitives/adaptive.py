@@ -10,9 +10,9 @@ Algorithm
               ``Atomic(AtomicU64)`` arm); larger: the mutex path (its ``Mutex(T)`` arm).
               The choice is made per operation from the size, like matching on the enum.
     mutex     lock (primitives.locks futex mutex), copy, unlock, for reads and writes.
-    seqlock   writers serialize on a TTAS lock and make the sequence odd while writing;
-              readers copy optimistically and retry if the sequence was odd or changed
-              (Lameter; Linux ``seqlock_t``). Readers never write shared memory.
+    seqlock   primitives.seqlock (the one seqlock): writers make the sequence odd while
+              writing; readers copy optimistically and retry if the sequence was odd or
+              changed (Lameter; Linux ``seqlock_t``). Readers never write shared memory.
 
 Invariants
     Every read returns a value that some write stored whole (checked: torn reads = 0).
@@ -22,12 +22,10 @@ Memory ordering
     adaptive word: store_release / load_acquire (pairs with each other), so a reader that
     sees a value also sees what the writer did before it (the catalogue reads with
     Acquire). mutex: the lock's acquire/release orders the copies (see locks).
-    seqlock (Boehm, "Can seqlocks get along with programming language memory models?",
-    MSPC 2012): writer stores seq+1 (relaxed), then ``fence_release`` so the data stores
-    cannot move above it, stores the data relaxed, then stores seq+2 with release.
-    Reader loads seq with acquire, copies the data relaxed, ``fence_acquire`` so the
-    copies cannot move below the re-check, then reloads seq relaxed; equal and even
-    means no writer overlapped the copy.
+    seqlock: as proven in primitives.seqlock (Boehm, MSPC 2012): ``write_begin`` ends
+    in ``fence_release`` so the relaxed data stores cannot move above the odd sequence,
+    ``write_end`` is a release store; ``read_begin`` is an acquire load and
+    ``read_retry`` a ``fence_acquire`` before the relaxed re-check.
 
 Progress guarantee
     adaptive word: wait-free. mutex: blocking. seqlock: writers blocking; readers
@@ -41,12 +39,12 @@ References
     the same size-based choice, with a seqlock for the large case).
 """
 from .. import atomics as A
+from ..harness import should_abandon
 from ..jit import inline_kernel
-from .locks import mutex_acquire, mutex_release, should_abandon, ttas_acquire, ttas_release
+from . import seqlock as SL
+from .locks import mutex_acquire, mutex_release
 
 STRIDE = 1_000_003            # word i of value v is v + i * STRIDE
-SEQ = 0                       # index of the sequence word in the seqlock's array
-SEQ_LOCK = 16                 # index of the writers' lock word in the same array
 
 
 @inline_kernel
@@ -96,19 +94,13 @@ def locked_read(cell, words, lock, ctl):
 
 @inline_kernel
 def seqlock_write(cell, words, seq, ctl, v):
-    """Returns lock waits, or -1 if the run stopped while waiting (nothing written)."""
-    w = ttas_acquire(seq, SEQ_LOCK, ctl)
+    """Returns writer spins, or -1 if the run stopped while waiting (nothing written)."""
+    w = SL.write_begin(seq, 0, ctl)
     if w < 0:
         return -1
-    s = A.load_relaxed(seq, SEQ)           # relaxed: only writers (serialized) write it
-    A.store_relaxed(seq, SEQ, s + 1)
-    # release fence: the data stores below cannot become visible before seq is odd.
-    A.fence_release()
     for i in range(words):
-        A.store_relaxed(cell, i, v + i * STRIDE)
-    # release: pairs with load_acquire(SEQ) in seqlock_read: the data is complete.
-    A.store_release(seq, SEQ, s + 2)
-    ttas_release(seq, SEQ_LOCK)
+        A.store_relaxed(cell, i, v + i * STRIDE)   # relaxed: ordered by the seqlock (see seqlock)
+    SL.write_end(seq, 0)
     return w
 
 
@@ -118,17 +110,14 @@ def seqlock_read(cell, words, seq, ctl, torn_out, tid):
     (impossible unless the seqlock is broken) is counted in ``torn_out[tid, 0]``."""
     retries = 0
     while True:
-        # acquire: pairs with store_release(SEQ) in seqlock_write.
-        s1 = A.load_acquire(seq, SEQ)
+        s1 = SL.read_begin(seq, 0)
         if (s1 & 1) == 0:
-            first = A.load_relaxed(cell, 0)
+            first = A.load_relaxed(cell, 0)   # relaxed: validated by read_retry
             bad = 0
             for i in range(1, words):
                 if torn(first, A.load_relaxed(cell, i), i):
                     bad += 1
-            # acquire fence: the copies above cannot move below the re-check.
-            A.fence_acquire()
-            if A.load_relaxed(seq, SEQ) == s1:
+            if not SL.read_retry(seq, 0, s1):
                 if bad:
                     A.store_relaxed(torn_out, (tid, 0), A.load_relaxed(torn_out, (tid, 0)) + bad)
                 return retries

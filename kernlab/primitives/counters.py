@@ -7,7 +7,7 @@ Algorithm
               write indivisible (x86 ``lock xadd``, ARMv8.1 ``ldadd``).
     cas       read, then compare-exchange old -> old+1, retrying when another thread got
               there first; counts the retries (the price of optimism under contention).
-    spinlock  a test-and-test-and-set lock around a plain increment (primitives.spinlock).
+    spinlock  a test-and-test-and-set lock around a plain increment (primitives.locks).
     slots     per-thread counters, each written only by its owner; the total is the sum.
               With slots 8 bytes apart several share a cache line (false sharing); with
               slots a cache line apart each thread owns its line.
@@ -34,7 +34,7 @@ References
 """
 from .. import atomics as A
 from ..jit import kernel
-from .spinlock import ttas_acquire, ttas_release
+from .locks import ttas_acquire, ttas_release
 
 
 @kernel

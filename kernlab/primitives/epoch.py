@@ -61,27 +61,25 @@ import numpy as np
 
 from .. import atomics as A
 from ..jit import inline_kernel, kernel
-from ..layout import aligned_zeros, slot_array
-from ..runner import should_abandon
+from ..harness import backoff, should_abandon
+from ..layout import aligned_zeros, field_offsets, padded_fields, padded_slots
 from .freelist import LOCK as FREE_LOCK, fifo_pop, fifo_push, make_fifo
 from .records import POISON, RECORD_FIELDS, poison_record
-from .spinlock import ttas_acquire, ttas_release
+from .locks import ttas_acquire, ttas_release
 
-_F = 16
-GLOBAL, LOCK, OUTSTANDING, ADVANCES, WAIT_NS, FREED, PEAK = (i * _F for i in range(7))
-META_LEN = 7 * _F
+# meta: one padded field each, so readers' hot words never share a line with writers'.
+GLOBAL, LOCK, OUTSTANDING, ADVANCES, WAIT_NS, FREED, PEAK = field_offsets(7)
 
 # per-thread row (its own cache-line pair): the pinned word, then the owner's limbo ends
 PINNED, LIMBO_HEAD, LIMBO_TAIL = 0, 1, 2
 LIMBO_CAPACITY = 128          # retired records a thread may hold before it must wait
-WAIT_BACKOFF = 64
 
 
 def make_domain(threads: int, n_records: int, records_in_use: int):
     """``(meta, local, limbo, records, free)``: records ``0..records_in_use-1`` are the
     caller's; the rest are poisoned and on the free list."""
-    meta = aligned_zeros(META_LEN, np.int64)
-    local = slot_array(threads, 128)
+    meta = padded_fields(7)
+    local = padded_slots(threads)
     limbo = np.zeros((threads, LIMBO_CAPACITY, 2), np.int64)   # (record, epoch)
     records = aligned_zeros((n_records, RECORD_FIELDS), np.int64)
     records[records_in_use:] = POISON
@@ -120,7 +118,10 @@ def try_advance(meta, local, threads):
     if A.cas_release(meta, GLOBAL, e, e + 1):
         A.fetch_add_relaxed(meta, ADVANCES, 1)   # relaxed: a statistic
         return e + 1
-    return A.load_relaxed(meta, GLOBAL)
+    # acquire: the collector frees on the epoch returned here; pairs with the winning
+    # advancer's cas_release, whose fence_acquire followed its scan of the pins (a relaxed
+    # load would let our frees overtake that scan: crossbeam never frees on an unfenced epoch).
+    return A.load_acquire(meta, GLOBAL)
 
 
 @kernel
@@ -177,8 +178,7 @@ def retire(meta, local, limbo, records, free, tid, threads, r, early, ctl):
             break
         if waited_from == 0:
             waited_from = A.now_ns()
-        for _ in range(WAIT_BACKOFF):
-            A.cpu_relax()
+        backoff(spins)
         spins += 1
         if should_abandon(ctl, spins):
             A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)

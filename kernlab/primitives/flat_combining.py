@@ -64,20 +64,19 @@ References
 """
 from .. import atomics as A
 from ..jit import inline_kernel
+from ..layout import field_offsets
 
 # publication record columns (layout.padded_rows(threads, 3))
 FC_STATE, FC_ARG, FC_RESULT = 0, 1, 2
 IDLE, PENDING, DONE = 0, 1, 2
 
-# combiner statistics array: sessions at 0, batch-size histogram from HIST (index = batch size)
-FC_PASSES = 0
-FC_HIST = 16
+# combiner statistics array: sessions in field 0, batch-size histogram from field 1 (index = batch size)
+FC_PASSES, FC_HIST = field_offsets(2)
 FC_MAX_ROUNDS = 4             # passes per combining session, as the paper's implementation repeats its scan
 
 SEED_QUEUE_SLOTS = 64         # a power of two
 SEED_SPIN_TRIES = 16          # "a short spin" of try-locks before the fallback
-SEED_TAIL = 0                 # index of the ring's tail in the seed's control array
-SEED_LOCK = 16                # index of the combiner lock in the same array
+SEED_TAIL, SEED_LOCK = field_offsets(2)   # the seed's control array: ring tail, combiner lock
 
 
 @inline_kernel

@@ -14,7 +14,7 @@ Invariants
 
 Memory ordering
     None of its own: every call happens under the owning pool's lock (a TTAS spin
-    lock, primitives.spinlock), whose acquire/release orders the ring accesses. Plain
+    lock, primitives.locks), whose acquire/release orders the ring accesses. Plain
     loads and stores suffice.
 
 Progress guarantee

@@ -8,9 +8,11 @@ lock is then *not* held); ``<lock>_release(...)`` hands it on.
 Algorithm
     tas     one word, 0 free / 1 held; acquire = exchange 1 until the old value is 0.
             Every attempt is a write, so waiters keep stealing the line from the holder.
-    ttas    test-and-test-and-set with bounded exponential backoff (see ``spinlock.py``):
-            spin on a read (served from the local cache), try the exchange only when
-            the word reads 0, back off after a failed try.
+    ttas    test-and-test-and-set with bounded exponential backoff: spin *reading* the
+            word (a read hits the local cache, so waiters do not steal the line from
+            the holder) and try the compare-exchange 0 -> 1 only when it reads 0; after
+            a failed try wait ``harness.backoff`` (doubling up to a cap), so a crowd of
+            waiters does not stampede the line on every release (Anderson 1990).
     ticket  two counters: ``next`` (take a ticket: fetch_add) and ``serving``; a thread
             waits until ``serving`` equals its ticket; release increments ``serving``.
             FIFO: fair, and exactly as fast as its slowest (or descheduled) waiter.
@@ -58,29 +60,29 @@ Progress guarantee
     is handed to a waiter that may be descheduled, and everyone behind it waits for the
     scheduler (a convoy). mutex: starvation is possible (a spinning newcomer can barge),
     but waiters sleep instead of burning CPU, so a preempted holder gets its core back.
-    Every wait loop polls the run's stop flag and deadline (``runner.should_abandon``);
+    Every wait loop polls the run's stop flag and deadline (``harness.should_abandon``);
     the mutex sleeps at most ``MUTEX_SLEEP_NS`` per futex call so it polls them too.
     Waiters only abandon while *waiting*: a ticket or MCS waiter that abandons leaves the
     queue stuck, which is harmless because the run is ending and state is per trial.
 
 References
-    Anderson, IEEE TPDS 1990 (TAS/TTAS, backoff); Mellor-Crummey & Scott, "Algorithms
+    Anderson, IEEE TPDS 1990 (TAS/TTAS, backoff); Herlihy & Shavit, The Art of
+    Multiprocessor Programming, ch. 7 (TTASLock, BackoffLock); crossbeam-utils ``Backoff``; Mellor-Crummey & Scott, "Algorithms
     for scalable synchronization on shared-memory multiprocessors", ACM TOCS 1991
     (ticket, MCS); Drepper, "Futexes Are Tricky" (2011), mutex #3; Concurrency Kit
     ``ck_spinlock_{fas,cas,ticket,mcs}``; Linux ``kernel/locking/mcs_spinlock.h``.
 """
 from .. import atomics as A
 from ..jit import inline_kernel, kernel
-from ..runner import should_abandon
+from ..layout import field_offsets
+from ..harness import backoff, should_abandon
 
 # Acquire and release are inline_kernels (see jit): on the uncontended path a lock is a
 # handful of instructions, and a call that passes the lock's arrays field by field would
 # cost more than the lock. The contended slow paths stay ordinary calls.
 
-# ticket lock: indices into one aligned int64 array, a cache-line pair apart
-TICKET_NEXT = 0
-TICKET_SERVING = 16
-TICKET_WORDS = 32
+# ticket lock: two padded fields of one array (layout.padded_fields(2))
+TICKET_NEXT, TICKET_SERVING = field_offsets(2)
 
 # mcs: columns of the per-thread node rows (layout.padded_rows(threads, 2))
 MCS_LOCKED = 0
@@ -88,7 +90,6 @@ MCS_NEXT = 1
 
 MUTEX_SPIN_TRIES = 100        # compare-exchange attempts before sleeping (glibc's adaptive mutex uses ~100)
 MUTEX_SLEEP_NS = 2_000_000    # one futex sleep at most: how late a sleeper notices the stop flag
-BACKOFF_MAX_SPINS = 1 << 6    # ttas: ~64 pauses: long enough to stop a stampede, short next to a handoff
 
 
 # ----------------------------------------------------------------------------- ttas
@@ -96,7 +97,7 @@ BACKOFF_MAX_SPINS = 1 << 6    # ttas: ~64 pauses: long enough to stop a stampede
 @inline_kernel
 def ttas_acquire(lock, i, ctl):
     """Acquire the lock word ``lock[i]``; returns the number of failed attempts, or -1
-    if the run stopped first (the lock is then *not* held). See ``spinlock.py``.
+    if the run stopped first (the lock is then *not* held).
     The uncontended fast path is kept apart so that it inlines into the caller."""
     # relaxed: only a hint for when to try; the CAS synchronizes.
     # acquire: pairs with store_release in ttas_release.
@@ -108,14 +109,10 @@ def ttas_acquire(lock, i, ctl):
 @kernel
 def _ttas_acquire_contended(lock, i, ctl):
     attempts = 1
-    backoff = 1
     spins = 0
     while True:
-        for _ in range(backoff):
-            A.cpu_relax()
+        backoff(spins)
         spins += 1
-        if backoff < BACKOFF_MAX_SPINS:
-            backoff <<= 1
         if should_abandon(ctl, spins):
             return -1
         # relaxed: only a hint for when to try; the CAS below synchronizes.

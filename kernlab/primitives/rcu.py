@@ -66,20 +66,17 @@ import numpy as np
 
 from .. import atomics as A
 from ..jit import inline_kernel, kernel
-from ..layout import aligned_zeros, slot_array
-from ..runner import should_abandon
+from ..harness import backoff, should_abandon
+from ..layout import aligned_zeros, field_offsets, padded_fields, padded_slots
 from .freelist import fifo_len, fifo_pop, fifo_push, make_fifo
 from .records import POISON, RECORD_FIELDS, poison_record
-from .spinlock import ttas_acquire, ttas_release
+from .locks import ttas_acquire, ttas_release
 
 # meta: one field per 128 bytes, so readers' hot words never share a line with writers'.
-_F = 16
-GP_CTR, CURRENT, LOCK, OUTSTANDING, WAIT_NS, RECLAIMED, BAD_RECLAIM, QHEAD = (i * _F for i in range(8))
+GP_CTR, CURRENT, LOCK, OUTSTANDING, WAIT_NS, RECLAIMED, BAD_RECLAIM, QHEAD = field_offsets(8)
 QTAIL = QHEAD + 1            # the retire queue's ends share the (writer-only, locked) line
-META_LEN = 9 * _F
 
 QS_EVERY = 16                # readers announce a quiescent point every 16 operations
-WAIT_BACKOFF = 64            # pauses between two attempts of a waiting writer
 
 
 def make_domain(threads: int, n_versions: int, width: int, n_records: int = 0, records_in_use: int = 0):
@@ -89,8 +86,8 @@ def make_domain(threads: int, n_versions: int, width: int, n_records: int = 0, r
     ``0..records_in_use-1``; every other buffer and record is free and poisoned from
     the start, so a reader that reaches one it should not is caught even before reuse.
     """
-    meta = aligned_zeros(META_LEN, np.int64)
-    qs = slot_array(threads, 128)
+    meta = padded_fields(8)
+    qs = padded_slots(threads)
     versions = aligned_zeros((n_versions, width), np.int64)
     versions[1:] = POISON
     records = aligned_zeros((max(n_records, 1), RECORD_FIELDS), np.int64)
@@ -98,7 +95,7 @@ def make_domain(threads: int, n_versions: int, width: int, n_records: int = 0, r
     vfree = make_fifo(n_versions, range(1, n_versions))
     rfree = make_fifo(max(n_records, 1), range(records_in_use, n_records))
     queue = np.zeros((n_versions, 3), np.int64)   # (version, record or -1, stamp)
-    refs = slot_array(n_versions, 128)            # per-version reference counts (rcu_refcount only)
+    refs = padded_slots(n_versions)              # per-version reference counts (rcu_refcount only)
     return meta, qs, versions, records, vfree, rfree, queue, refs
 
 
@@ -193,8 +190,7 @@ def alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, 
             return v, r
         if waited_from == 0:
             waited_from = A.now_ns()
-        for _ in range(WAIT_BACKOFF):
-            A.cpu_relax()
+        backoff(spins)
         spins += 1
         if should_abandon(ctl, spins):
             A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import atomics as A
 from ..jit import kernel
+from ..workload import FIBONACCI
 
 RECORD_FIELDS = 4
 KEY, SEQ, GEN, SUM = range(RECORD_FIELDS)
@@ -48,7 +49,7 @@ ERR_TORN, ERR_POISON, ERR_WRONG_KEY = 0, 1, 2
 @kernel
 def mix(key, seq, gen):
     """A 64-bit hash of the three payload words (splitmix64 finaliser)."""
-    z = np.uint64(key) * np.uint64(0x9E3779B97F4A7C15) ^ np.uint64(seq) * np.uint64(0xBF58476D1CE4E5B9) \
+    z = np.uint64(key) * FIBONACCI ^ np.uint64(seq) * np.uint64(0xBF58476D1CE4E5B9) \
         ^ np.uint64(gen) * np.uint64(0x94D049BB133111EB)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)

@@ -51,7 +51,7 @@ References
 """
 from .. import atomics as A
 from ..jit import kernel
-from ..runner import should_abandon
+from ..harness import should_abandon
 
 WRITER = 1
 WAITING = 2

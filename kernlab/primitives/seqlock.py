@@ -14,10 +14,14 @@ Algorithm
     concurrent writer it returns snapshots mixing two writes, which the self-checking
     payload (every field derived from one value) exposes.
 
-    The reader path (``read``, ``torn_read``, ``plain_read``) and the small writer steps are
-    ``inline_kernel``s: a call that passes four arrays field by field would cost more
-    than the sequence check itself (see kernlab.jit). ``write_begin`` keeps its spin
-    loop out of line.
+    The steps are public so that other primitives build on this one seqlock (the
+    adaptive cell's large-value path does): ``write_begin``/``write_end`` around the
+    writer's stores, ``read_begin``/``read_retry`` around the reader's copy.
+
+    The reader path (``read``, ``torn_read``, ``plain_read``) and the uncontended writer
+    steps are ``inline_kernel``s: a call that passes four arrays field by field would
+    cost more than the sequence check itself (see kernlab.jit). A contended
+    ``write_begin`` keeps its spin loop out of line.
 
 Invariants
     seq even <=> no writer inside. A snapshot returned by ``read`` was copied entirely
@@ -50,17 +54,16 @@ References
 import numpy as np
 
 from .. import atomics as A
+from ..harness import should_abandon
 from ..jit import inline_kernel, kernel
-from ..runner import should_abandon
-
-GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+from ..workload import FIBONACCI
 
 
 @inline_kernel
 def field_value(value, i):
     """Field i of a snapshot of ``value``: every field is derived from one value, so a
     reader can tell a snapshot mixing two writes on its own."""
-    return np.int64(np.uint64(value) ^ (np.uint64(i) * GOLDEN))
+    return np.int64(np.uint64(value) ^ (np.uint64(i) * FIBONACCI))
 
 
 @inline_kernel
@@ -73,16 +76,27 @@ def snapshot_consistent(buf, k):
     return True
 
 
-@kernel
+@inline_kernel
 def write_begin(seq, i, ctl):
     """Make seq odd (serializes writers). Returns spins, or -1 if the run stopped."""
-    spins = 0
+    # relaxed: a hint; the CAS decides.
+    s = A.load_relaxed(seq, i)
+    # acquire: pairs with store_release in write_end (the previous writer's data).
+    if (s & 1) == 0 and A.cas_acquire(seq, i, s, s + 1):
+        A.fence_release()   # pairs with fence_acquire in read_retry (see docstring)
+        return 0
+    return _write_begin_contended(seq, i, ctl)
+
+
+@kernel
+def _write_begin_contended(seq, i, ctl):
+    spins = 1
     while True:
         # relaxed: a hint; the CAS decides.
         s = A.load_relaxed(seq, i)
         # acquire: pairs with store_release in write_end (the previous writer's data).
         if (s & 1) == 0 and A.cas_acquire(seq, i, s, s + 1):
-            A.fence_release()   # pairs with fence_acquire in read/torn_read (see docstring)
+            A.fence_release()   # pairs with fence_acquire in read_retry (see docstring)
             return spins
         A.cpu_relax()
         spins += 1
@@ -92,7 +106,7 @@ def write_begin(seq, i, ctl):
 
 @inline_kernel
 def write_end(seq, i):
-    # relaxed: we own the odd value; release: pairs with load_acquire in read.
+    # relaxed: we own the odd value; release: pairs with load_acquire in read_begin.
     A.store_release(seq, i, A.load_relaxed(seq, i) + 1)
 
 
@@ -104,17 +118,30 @@ def write_fields(data, k, value):
 
 
 @inline_kernel
+def read_begin(seq, i):
+    """The sequence a read section starts from (odd: a writer is inside, retry)."""
+    # acquire: pairs with store_release in write_end (that write's data is visible).
+    return A.load_acquire(seq, i)
+
+
+@inline_kernel
+def read_retry(seq, i, s1):
+    """True if the copy made since ``read_begin`` returned ``s1`` cannot be trusted."""
+    A.fence_acquire()   # the copy's loads stay above the re-check; pairs with fence_release in write_begin
+    # relaxed: ordered by the fence above.
+    return (s1 & 1) != 0 or A.load_relaxed(seq, i) != s1
+
+
+@inline_kernel
 def read(seq, i, data, k, buf, ctl):
     """Copy a consistent snapshot of data[0:k] into buf; returns retries, or -1 if stopped."""
     retries = 0
     while True:
-        # acquire: pairs with store_release in write_end.
-        s1 = A.load_acquire(seq, i)
+        s1 = read_begin(seq, i)
         if (s1 & 1) == 0:
             for j in range(k):
-                buf[j] = A.load_relaxed(data, j)   # relaxed: validated by the second load
-            A.fence_acquire()   # pairs with fence_release in write_begin
-            if A.load_relaxed(seq, i) == s1:   # relaxed: ordered by the fence above
+                buf[j] = A.load_relaxed(data, j)   # relaxed: validated by read_retry
+            if not read_retry(seq, i, s1):
                 return retries
         else:
             A.cpu_relax()
@@ -127,12 +154,10 @@ def read(seq, i, data, k, buf, ctl):
 def torn_read(seq, i, data, k, buf):
     """BROKEN on purpose: a seqlock read that never retries. Returns 1 if the sequence
     said the copy overlapped a write (and returns it anyway), else 0."""
-    # acquire: pairs with store_release in write_end.
-    s1 = A.load_acquire(seq, i)
+    s1 = read_begin(seq, i)
     for j in range(k):
         buf[j] = A.load_relaxed(data, j)   # relaxed: never validated: that is the bug
-    A.fence_acquire()   # pairs with fence_release in write_begin
-    return 1 if ((s1 & 1) != 0 or A.load_relaxed(seq, i) != s1) else 0
+    return 1 if read_retry(seq, i, s1) else 0
 
 
 @inline_kernel

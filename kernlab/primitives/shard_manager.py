@@ -37,6 +37,7 @@ from enum import Enum
 import numpy as np
 
 from ..jit import kernel
+from ..workload import fib_hash
 from ..machine import usable_cores
 
 MIN_SHARDS = 8
@@ -84,7 +85,7 @@ class ShardManager:
 @kernel
 def key_hash(key):
     """Fibonacci hash of a non-negative key, as a non-negative int64."""
-    return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(33))
+    return fib_hash(key, 31)
 
 
 @kernel

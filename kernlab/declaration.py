@@ -9,7 +9,7 @@ A variant is an *op*: a kernel ``op(ctl, state, tid, n) -> int64`` that performs
 operation of the pattern on the shared ``state`` (a tuple of numpy arrays built by
 ``setup``) as thread ``tid`` doing its ``n``-th operation. It returns a non-negative
 "aux" count that the runner sums (CAS retries, lock spins ...), or ``-1`` when it gave
-up because the run is stopping (see ``runner.stopping``). The runner wraps every op in
+up because the run is stopping (see ``harness.stopping``). The runner wraps every op in
 the same harness (start barrier, stop flag, deadline, op counting, latency sampling).
 """
 from __future__ import annotations

@@ -1,0 +1,213 @@
+"""Tidy result tables with provenance, and their files.
+
+A table is a list of rows, one per trial x variant x thread count (x swept parameter
+value), plus the provenance of the machine(s) that measured them. It round-trips to
+
+- JSON: ``{"format": "kernlab-results", "version": 1, "provenance": [...], "columns": {...}, "rows": [...]}``
+- CSV: a first line ``# kernlab-results {json header}`` carrying provenance and column
+  types, then an ordinary CSV (lists are written as ``1;2;3``).
+
+Files are written atomically (a temporary file in the same folder, fsync, rename), so
+a crash leaves either the old file or the new one, never half of one. Loading a file
+that is not a kernlab results file raises ``ResultsFileError`` with one clear line.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+FORMAT = "kernlab-results"
+VERSION = 1
+_CSV_MAGIC = f"# {FORMAT} "
+
+
+class ResultsFileError(ValueError):
+    """A file that cannot be read as kernlab results (corrupt, foreign or too new)."""
+
+
+@dataclass
+class ResultTable:
+    rows: list = field(default_factory=list)
+    provenance: list = field(default_factory=list)   # one probe() dict per machine
+
+    def __len__(self):
+        return len(self.rows)
+
+    def add(self, run_result) -> None:
+        """Append a results.RunResult's rows (stamped with the time) and its machine."""
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for row in run_result.rows():
+            row["timestamp"] = stamp
+            self.rows.append(row)
+        self._add_provenance(run_result.machine)
+
+    def extend(self, other: "ResultTable") -> None:
+        self.rows.extend(other.rows)
+        for p in other.provenance:
+            self._add_provenance(p)
+
+    def _add_provenance(self, machine: dict) -> None:
+        key = {k: v for k, v in machine.items() if k != "probed_at"}
+        if all({k: v for k, v in p.items() if k != "probed_at"} != key for p in self.provenance):
+            self.provenance.append(machine)
+
+    def columns(self) -> list[str]:
+        cols: dict[str, None] = {}
+        for row in self.rows:
+            cols.update(dict.fromkeys(row))
+        return list(cols)
+
+    def column(self, name: str) -> list:
+        return [row.get(name) for row in self.rows]
+
+    def where(self, **equal) -> "ResultTable":
+        rows = [r for r in self.rows if all(r.get(k) == v for k, v in equal.items())]
+        return ResultTable(rows, list(self.provenance))
+
+    def to_pandas(self):
+        import pandas as pd  # optional: kernlab itself does not need pandas
+        return pd.DataFrame(self.rows)
+
+    # ------------------------------------------------------------------ serialization
+    def _header(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "provenance": self.provenance,
+                "columns": {c: _kind(self.column(c)) for c in self.columns()}}
+
+    def to_json_text(self) -> str:
+        return json.dumps({**self._header(), "rows": self.rows}, indent=1, default=_jsonable)
+
+    def to_csv_text(self) -> str:
+        buf = io.StringIO()
+        buf.write(_CSV_MAGIC + json.dumps(self._header(), default=_jsonable) + "\n")
+        cols = self.columns()
+        writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({c: _csv_cell(row.get(c)) for c in cols})
+        return buf.getvalue()
+
+    def save(self, path: str) -> str:
+        """Write CSV or JSON (by extension) atomically; returns the path."""
+        text = self.to_json_text() if path.endswith(".json") else self.to_csv_text()
+        atomic_write(path, text)
+        return path
+
+    @classmethod
+    def load(cls, path: str) -> "ResultTable":
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise ResultsFileError(f"{path}: not a kernlab results file (not UTF-8 text)") from None
+        if path.endswith(".json"):
+            return cls.from_json_text(text, path)
+        return cls.from_csv_text(text, path)
+
+    @classmethod
+    def from_json_text(cls, text: str, source: str = "<text>") -> "ResultTable":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ResultsFileError(f"{source}: not a kernlab results file (invalid JSON: {e.msg})") from None
+        _check_header(data, source)
+        if not isinstance(data.get("rows"), list):
+            raise ResultsFileError(f"{source}: kernlab results file without a rows list")
+        return cls(data["rows"], data.get("provenance", []))
+
+    @classmethod
+    def from_csv_text(cls, text: str, source: str = "<text>") -> "ResultTable":
+        first, _, body = text.partition("\n")
+        if not first.startswith(_CSV_MAGIC):
+            raise ResultsFileError(f"{source}: not a kernlab results file (no '{_CSV_MAGIC.strip()}' first line)")
+        try:
+            header = json.loads(first[len(_CSV_MAGIC):])
+        except json.JSONDecodeError as e:
+            raise ResultsFileError(f"{source}: corrupt kernlab results header ({e.msg})") from None
+        _check_header(header, source)
+        kinds = header.get("columns", {})
+        rows = []
+        try:
+            for record in csv.DictReader(io.StringIO(body)):
+                if None in record:
+                    raise ValueError("a row has more cells than the header")
+                rows.append({k: _parse_cell(v, kinds.get(k, "str")) for k, v in record.items() if v != ""})
+        except (ValueError, csv.Error) as e:
+            raise ResultsFileError(f"{source}: corrupt kernlab results file ({e})") from None
+        return cls(rows, header.get("provenance", []))
+
+
+def _check_header(header, source):
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ResultsFileError(f"{source}: not a kernlab results file (format is not '{FORMAT}')")
+    if header.get("version") != VERSION:
+        raise ResultsFileError(f"{source}: kernlab results version {header.get('version')!r}, "
+                               f"this kernlab reads version {VERSION}")
+
+
+def _kind(values) -> str:
+    kinds = {type(v).__name__ for v in values if v is not None}
+    if kinds <= {"bool"} and kinds:
+        return "bool"
+    if kinds <= {"int"} and kinds:
+        return "int"
+    if kinds <= {"int", "float"} and kinds:
+        return "float"
+    if kinds <= {"list"} and kinds:
+        return "list"
+    return "str"
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def _parse_cell(text, kind):
+    if kind == "bool":
+        if text not in ("True", "False"):
+            raise ValueError(f"expected True or False, got {text!r}")
+        return text == "True"
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "list":
+        return [int(x) if x.lstrip("-").isdigit() else float(x) for x in text.split(";") if x]
+    return text
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} to a results file")
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new one, never a part."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".kernlab-", suffix=".tmp", dir=folder)
+    try:
+        # mkstemp makes the file 0600; give it the mode a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
