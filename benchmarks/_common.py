@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from kernlab.machine import probe
-from kernlab.results import atomic_write
+from kernlab.tables import atomic_write
 
 
 def parse_args(argv=None) -> argparse.Namespace:

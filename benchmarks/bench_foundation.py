@@ -49,7 +49,7 @@ def op_noop(ctl, state, tid, n):
 
 def noop_trial(duration: float):
     """The bare harness: per-thread ops and elapsed for an op that does nothing."""
-    from kernlab.experiment import Check, Experiment, Variant
+    from kernlab.declaration import Check, Experiment, Variant
     exp = Experiment("noop", "harness only", "", (), (Variant("noop", op_noop, ""),),
                      setup=lambda t, p: (np.zeros(1, np.int64),), check=lambda s, o, p: Check(True, ""))
     return run_trial(exp, "noop", 1, {}, duration, sample_every=0)

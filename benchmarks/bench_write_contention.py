@@ -24,7 +24,7 @@ import numpy as np
 
 from _common import parse_args, print_figures, save, summary  # noqa: E402
 from kernlab import atomics as A
-from kernlab.experiment import Check, Experiment, Variant
+from kernlab.declaration import Check, Experiment, Variant
 from kernlab.experiments import get
 from kernlab.jit import kernel
 from kernlab.layout import aligned_zeros

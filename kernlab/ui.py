@@ -18,11 +18,12 @@ import time
 import ipywidgets as W
 import plotly.graph_objects as go
 
-from .experiment import Experiment, Param, ParamError
+from .declaration import Experiment, Param, ParamError
 from .experiments import get
 from .machine import usable_cores
 from .plots import ExportError, export_figure, fairness_figure, throughput_figure
-from .results import ResultTable, sweep
+from .sweeps import sweep
+from .tables import ResultTable
 from .runner import Cancelled
 
 

@@ -1,21 +1,9 @@
-"""The widget panel driven from code, the figure builders and export."""
+"""The widget panel driven from code: generated controls, runs, stop, export buttons.
+The figure builders themselves are tested in test_plots.py."""
 import os
 
-import pytest
-
-from kernlab import plots
-from kernlab.results import ResultTable
-from kernlab.runner import run
+from kernlab.tables import ResultTable
 from kernlab.ui import Panel, param_widget
-
-
-@pytest.fixture(scope="module")
-def table(counter):
-    t = ResultTable()
-    for v in ("atomic", "padded", "racy"):
-        for threads in (1, 2):
-            t.add(run(counter, v, threads, duration=0.03, repeats=2, warmup=0))
-    return t
 
 
 def test_panel_is_generated_from_the_declaration(counter):
@@ -71,39 +59,12 @@ def test_panel_shows_bad_values_instead_of_raising(counter):
 
 
 def test_param_widgets_follow_declarations():
-    from kernlab.experiment import Param
+    from kernlab.declaration import Param
     assert type(param_widget(Param("n", int, 5, "h", low=1, high=10))).__name__ == "IntSlider"
     assert type(param_widget(Param("n", int, 16, "h", low=16, high=10**6))).__name__ == "BoundedIntText"
     assert type(param_widget(Param("r", float, 0.9, "h", low=0.5, high=1.0))).__name__ == "BoundedFloatText"
     assert type(param_widget(Param("b", bool, False, "h"))).__name__ == "Checkbox"
     assert type(param_widget(Param("c", str, "a", "h", choices=("a", "b")))).__name__ == "Dropdown"
-
-
-def test_figures_from_a_table(table):
-    fig = plots.throughput_figure(table)
-    assert {t.name for t in fig.data} == {"atomic", "padded", "racy (broken)"}
-    assert plots.fairness_figure(table).data[0].type == "bar"
-    assert len(plots.latency_figure(table).data) == 9
-    pic = plots.cache_line_picture(threads=4, stride_bytes=8)
-    assert len(pic.layout.shapes) == 4 + 1  # four slots on one line
-
-
-def test_html_export_is_self_contained(table, tmp_path):
-    path = plots.export_figure(plots.throughput_figure(table), str(tmp_path / "c.html"))
-    text = open(path).read()
-    assert 'src="https://cdn.plot.ly' not in text and len(text) > 1_000_000  # plotly.js is embedded
-
-
-def test_static_export(table, tmp_path):
-    if not plots.browser_available():
-        if os.environ.get("KERNLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail("CI installed chromium but kernlab cannot find it")
-        with pytest.raises(plots.ExportError, match="Chromium"):
-            plots.export_figure(plots.throughput_figure(table), str(tmp_path / "c.png"))
-        return
-    for ext, magic in (("png", b"\x89PNG"), ("svg", b"<svg")):
-        path = plots.export_figure(plots.throughput_figure(table), str(tmp_path / f"c.{ext}"))
-        assert open(path, "rb").read(200).lstrip().startswith(magic) or magic in open(path, "rb").read(400)
 
 
 def test_panel_exports(counter, tmp_path):

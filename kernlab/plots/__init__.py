@@ -1,0 +1,36 @@
+"""Figures by concept, each a pure function of a results table (plus export).
+
+- ``lines``: a metric over a knob (threads or a parameter): throughput, any metric,
+  latency percentiles, and throughput ratios as text;
+- ``distributions``: per-thread fairness, combining batch sizes, count excess;
+- ``timeseries``: a quantity sampled during one trial;
+- ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
+- ``export``: HTML / PNG / SVG files.
+
+Nothing here runs an experiment, so the same functions draw live runs, saved files and
+data measured on other machines.
+"""
+from ._style import PALETTE
+from .diagrams import cache_line_picture, shard_profiles_figure
+from .distributions import batch_histogram_figure, excess_figure, fairness_figure, fairness_lines
+from .export import ExportError, browser_available, export_figure
+from .lines import latency_figure, metric_figure, ratio_lines, throughput_figure
+from .timeseries import series_figure
+
+__all__ = [
+    "PALETTE",
+    "ExportError",
+    "batch_histogram_figure",
+    "browser_available",
+    "cache_line_picture",
+    "excess_figure",
+    "export_figure",
+    "fairness_figure",
+    "fairness_lines",
+    "latency_figure",
+    "metric_figure",
+    "ratio_lines",
+    "series_figure",
+    "shard_profiles_figure",
+    "throughput_figure",
+]

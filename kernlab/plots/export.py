@@ -1,0 +1,36 @@
+"""Writing a figure to disk: self-contained HTML always works; static images need kaleido
+and a Chromium, which cannot be downloaded here, so their absence is an ExportError the
+caller can answer with HTML."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import plotly.graph_objects as go
+
+
+class ExportError(RuntimeError):
+    """A static image could not be written (no browser for kaleido)."""
+
+
+def browser_available() -> bool:
+    return bool(os.environ.get("BROWSER_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+                or shutil.which("google-chrome"))
+
+
+def export_figure(fig: go.Figure, path: str) -> str:
+    """Write ``fig`` by extension: .html is self-contained (plotly.js embedded, works
+    offline); .png/.svg/.pdf need kaleido and a Chromium on PATH (ExportError if not)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".html"):
+        # Not the CDN mode: that page is blank offline.
+        fig.write_html(path, include_plotlyjs=True, full_html=True)
+        return path
+    if not browser_available():
+        raise ExportError("static export needs Chromium on PATH (apt-get install chromium); "
+                          "export .html instead, it needs nothing")
+    try:
+        fig.write_image(path)
+    except Exception as e:  # kaleido reports a missing or broken browser in many ways
+        raise ExportError(f"static export failed ({type(e).__name__}: {e}); export .html instead") from None
+    return path

@@ -1,0 +1,107 @@
+"""The figure builders (pure functions of a results table) and export."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kernlab import plots
+from kernlab.plots._style import median_trial
+from kernlab.runner import run
+from kernlab.tables import ResultTable
+
+
+@pytest.fixture(scope="module")
+def table(counter):
+    t = ResultTable()
+    for v in ("atomic", "padded", "racy"):
+        for threads in (1, 2):
+            t.add(run(counter, v, threads, duration=0.03, repeats=2, warmup=0))
+    return t
+
+
+def _row(variant, threads, ops_per_sec, **extra):
+    """A hand-made trial row: figures must work on any table, not only live runs."""
+    return {"experiment": "combining_counter", "variant": variant, "broken": False, "threads": threads,
+            "ops_per_sec": ops_per_sec, "oversubscribed": False, "usable_cores": 2, **extra}
+
+
+def test_figures_from_a_table(table):
+    fig = plots.throughput_figure(table)
+    assert {t.name for t in fig.data} == {"atomic", "padded", "racy (broken)"}
+    assert plots.fairness_figure(table).data[0].type == "bar"
+    assert len(plots.latency_figure(table).data) == 9
+    pic = plots.cache_line_picture(threads=4, stride_bytes=8)
+    assert len(pic.layout.shapes) == 4 + 1  # four slots on one line
+
+
+def test_html_export_is_self_contained(table, tmp_path):
+    path = plots.export_figure(plots.throughput_figure(table), str(tmp_path / "c.html"))
+    text = Path(path).read_text()
+    assert 'src="https://cdn.plot.ly' not in text and len(text) > 1_000_000  # plotly.js is embedded
+
+
+def test_static_export(table, tmp_path):
+    if not plots.browser_available():
+        if os.environ.get("KERNLAB_REQUIRE_BROWSER") == "1":
+            pytest.fail("CI installed chromium but kernlab cannot find it")
+        with pytest.raises(plots.ExportError, match="Chromium"):
+            plots.export_figure(plots.throughput_figure(table), str(tmp_path / "c.png"))
+        return
+    for ext, magic in (("png", b"\x89PNG"), ("svg", b"<svg")):
+        path = plots.export_figure(plots.throughput_figure(table), str(tmp_path / f"c.{ext}"))
+        head = Path(path).read_bytes()[:400]
+        assert head[:200].lstrip().startswith(magic) or magic in head
+
+
+def test_every_old_name_is_exported():
+    old = {"throughput_figure", "fairness_figure", "latency_figure", "cache_line_picture", "export_figure",
+           "browser_available", "ExportError", "PALETTE",                           # kernlab.plots
+           "fairness_lines", "batch_histogram_figure", "excess_figure",             # contention_plots
+           "metric_figure", "series_figure", "shard_profiles_figure", "ratio_lines"}  # read_mostly_plots
+    assert old <= set(plots.__all__) and all(hasattr(plots, name) for name in plots.__all__)
+
+
+def test_excess_shows_lost_updates_instead_of_the_max():
+    # issue 8: a max() over trials drew [0, -7, -2] as 0, hiding the lost updates
+    t = ResultTable([_row("atomic", 2, 1e6, metric_excess=0), _row("atomic", 2, 2e6, metric_excess=0),
+                     _row("lossy", 2, 1e6, metric_excess=0), _row("lossy", 2, 2e6, metric_excess=-7),
+                     _row("lossy", 2, 3e6, metric_excess=-2),
+                     _row("seed_design", 2, 1e6, metric_excess=5), _row("seed_design", 4, 1e6, metric_excess=9)])
+    bars = {b.name: b for b in plots.excess_figure(t).data}
+    assert list(bars["atomic"].y) == [0]
+    lossy = bars["lossy"]
+    assert list(lossy.y) == [-2] and lossy.y[0] < 0  # the median trial, negative
+    assert lossy.y[0] - lossy.error_y.arrayminus[0] == -7  # the worst trial is shown too
+    assert list(bars["seed_design"].x) == ["2", "4"] and list(bars["seed_design"].y) == [5, 9]
+
+
+def test_excess_leaves_out_rows_without_the_metric():
+    t = ResultTable([_row("atomic", 2, 1e6, metric_excess=-3), _row("mutex", 2, 1e6)])
+    assert [b.name for b in plots.excess_figure(t).data] == ["atomic"]
+
+
+def test_throughput_is_the_ops_per_sec_metric(table):
+    fig = plots.throughput_figure(table)
+    same = plots.metric_figure(table, "ops_per_sec", scale=1e-6)
+    assert [list(tr.y) for tr in fig.data] == [list(tr.y) for tr in same.data]
+    atomic = next(tr for tr in fig.data if tr.name == "atomic")
+    rates = [r["ops_per_sec"] / 1e6 for r in table.where(variant="atomic", threads=2).rows]
+    assert atomic.y[list(atomic.x).index(2)] == pytest.approx(float(np.median(rates)))
+
+
+def test_median_trial_is_one_real_trial():
+    rows = [_row("a", 2, r, per_thread_ops=[int(r), 0]) for r in (4.0, 1.0, 3.0, 2.0)]
+    assert median_trial(rows)["ops_per_sec"] == 2.0  # lower median of an even count: an observed trial
+    fig = plots.fairness_figure(ResultTable(rows))
+    assert list(fig.data[0].y) == [1.0, 0.0]  # the per-thread split of that same trial
+
+
+def test_contention_and_series_figures_from_rows():
+    rows = [_row("flat_combining", 2, 1e6, metric_batch_hist=[0, 2, 2], per_thread_ops=[5, 5],
+                 fairness_min=5, fairness_max=5, fairness_cv=0.0, lat_p50_ns=100.0, lat_p99_ns=None,
+                 check_passed=True, metric_garbage_series=[0, 3, 1], metric_garbage_series_ms=[0.0, 1.0, 2.0])]
+    t = ResultTable(rows)
+    assert list(plots.batch_histogram_figure(t).data[0].y) == [0.0, 0.5, 0.5]
+    assert "flat_combining" in plots.fairness_lines(t) and "n/a" in plots.fairness_lines(t)
+    assert list(plots.series_figure(t, "garbage").data[0].y) == [0, 3, 1]
