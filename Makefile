@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.kernlab-installed
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: install lab test test-fast soak test-boundscheck bench clean-cache clean-notebooks
+.PHONY: install lab test test-fast lint soak test-boundscheck bench clean-cache clean-notebooks
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,17 +19,21 @@ install: $(STAMP)
 lab: install
 	$(BIN)/kernlab lab
 
-# Unit, short stress tier, CLI, widget panel and every notebook (run headless, small).
-test: install
+# Lint (ruff, with import sorting), then unit, short stress tier, CLI, widget panel and
+# every notebook (run headless, small).
+test: lint
 	$(PYTEST) tests --nbmake notebooks
 
 # Without the notebooks.
-test-fast: install
+test-fast: lint
 	$(PYTEST) tests
+
+lint: install
+	$(BIN)/ruff check kernlab tests benchmarks notebooks
 
 # The long stress tier.
 soak: install
-	$(PYTEST) tests --soak -k "stress or soak"
+	$(PYTEST) tests --soak -m "stress or soak"
 
 # Every index checked. A separate cache: code compiled without checks must not be reused.
 test-boundscheck: install
@@ -40,7 +44,7 @@ bench: install
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean-cache:
-	find kernlab benchmarks tests -name '*.nbi' -o -name '*.nbc' | xargs rm -f
+	find kernlab benchmarks tests -name '*.nbi' -o -name '*.nbc' | xargs rm -f  # every edit's old entries too
 	rm -rf .numba_cache_boundscheck
 
 # Notebooks are committed without outputs.

@@ -56,11 +56,11 @@ def _locked_op(cell, futex, torn, ctl, words, write, tid, n):
     """The mutex path, shared by `adaptive` (values over 8 bytes) and `mutex`."""
     if write:
         return AD.locked_write(cell, words, futex, ctl, _value(tid, n))
-    bad = AD.locked_read(cell, words, futex, ctl)
-    if bad < 0:
+    sleeps, bad = AD.locked_read(cell, words, futex, ctl)
+    if sleeps < 0:
         return -1
     _count_torn(torn, tid, bad)
-    return 0
+    return sleeps
 
 
 @inline_kernel

@@ -79,17 +79,18 @@ def locked_write(cell, words, lock, ctl, v):
 
 @inline_kernel
 def locked_read(cell, words, lock, ctl):
-    """Returns the number of torn words seen (0 when the lock works), or -1 on stop."""
+    """Returns ``(sleeps, torn words seen)``: futex sleeps while acquiring, and torn
+    words (0 when the lock works); sleeps is -1 if the run stopped while waiting."""
     w = mutex_acquire(lock, 0, ctl)
     if w < 0:
-        return -1
+        return -1, 0
     first = A.load_relaxed(cell, 0)   # relaxed: ordered by the mutex
     bad = 0
     for i in range(1, words):
         if torn(first, A.load_relaxed(cell, i), i):
             bad += 1
     mutex_release(lock, 0)
-    return bad
+    return w, bad
 
 
 @inline_kernel

@@ -11,10 +11,11 @@ Algorithm
     releases the lock. Otherwise it spins on its own record until STATE = DONE. One
     combiner pass turns a batch of k requests into one counter update and 2k writes to
     lines that the requesters already spin on, instead of k transfers of the counter
-    line. Each pass records its batch size (the number of requests served).
-    Differences from the paper: records are a fixed array, one per thread, so there is
-    no publication-list insertion nor aging/cleanup; the combiner makes one pass per
-    lock hold (the paper allows a few).
+    line. A combining session (one lock hold) makes up to ``FC_MAX_ROUNDS`` passes,
+    stopping after a pass that found nothing, and records its batch size (the number
+    of requests served in the session). Differences from the paper: records are a
+    fixed array, one per thread, so there is no publication-list insertion nor
+    aging/cleanup.
 
     seed design (the catalogue's flat-combining counter, as described by its source;
     broken on purpose). A shared bounded queue of pending deltas (a ring of slots, 0 =
