@@ -14,6 +14,13 @@ EXPECT = {"fetch_add": lambda x, v: x + v, "fetch_sub": lambda x, v: x - v, "fet
           "fetch_or": lambda x, v: x | v, "fetch_xor": lambda x, v: x ^ v, "exchange": lambda x, v: v}
 
 
+def _jit2(fn):
+    @njit
+    def k(a, i):
+        return fn(a, i)
+    return k
+
+
 def _jit3(fn):
     @njit
     def k(a, i, v):
@@ -35,8 +42,7 @@ def test_store_then_load(dtype, order):
     _jit3(getattr(A, f"store_{order}"))(a, 2, 41)
     assert a.tolist() == [0, 0, 41, 0]
     for lo in A.LOAD_ORDERINGS:
-        load = getattr(A, f"load_{lo}")
-        assert njit(lambda x, i: load(x, i))(a, 2) == 41
+        assert _jit2(getattr(A, f"load_{lo}"))(a, 2) == 41
 
 
 def test_store_converts_like_c():
@@ -79,9 +85,14 @@ def test_two_dimensional_index_and_wrong_rank():
 def test_fences_relax_prefetch_and_barrier_run():
     @njit
     def k(a):
-        A.fence_acquire(); A.fence_release(); A.fence_acq_rel(); A.fence_seq_cst()
-        A.cpu_relax(); A.compiler_barrier()
-        A.prefetch_read(a, 0); A.prefetch_write(a, 1)
+        A.fence_acquire()
+        A.fence_release()
+        A.fence_acq_rel()
+        A.fence_seq_cst()
+        A.cpu_relax()
+        A.compiler_barrier()
+        A.prefetch_read(a, 0)
+        A.prefetch_write(a, 1)
         return a[0]
     assert k(np.arange(4, dtype=np.int64)) == 0
 
@@ -103,10 +114,24 @@ def test_out_of_bounds_index_raises_with_boundscheck():
 
 # ------------------------------------------------------------------ threads
 
+GO, READY = 0, 1     # the start barrier: go[GO] releases the threads, go[READY] counts them in
+
+
+@njit(nogil=True)
+def _wait_for_go(go):
+    A.fetch_add_release(go, READY, 1)   # release: pairs with the test's polling of READY
+    while A.load_acquire(go, GO) == 0:  # acquire: pairs with store_release in _release
+        A.cpu_relax()
+
+
+@njit(nogil=True)
+def _release(go):
+    A.store_release(go, GO, 1)
+
+
 @njit(nogil=True)
 def _hammer(counter, go, m, racy):
-    while A.load_acquire(go, 0) == 0:
-        A.cpu_relax()
+    _wait_for_go(go)
     for _ in range(m):
         if racy:
             A.store_relaxed(counter, 0, A.load_relaxed(counter, 0) + 1)
@@ -116,8 +141,7 @@ def _hammer(counter, go, m, racy):
 
 @njit(nogil=True)
 def _cas_hammer(counter, go, m):
-    while A.load_acquire(go, 0) == 0:
-        A.cpu_relax()
+    _wait_for_go(go)
     for _ in range(m):
         old = A.load_relaxed(counter, 0)
         while not A.cas_relaxed(counter, 0, old, old + 1):
@@ -125,29 +149,37 @@ def _cas_hammer(counter, go, m):
 
 
 def _race(fn, threads, *args):
-    counter, go = np.zeros(16, np.int64), np.zeros(1, np.int64)
-    fn(np.zeros(16, np.int64), np.ones(1, np.int64), *args)  # compile outside the race
+    """All threads inside the compiled loop, spinning on GO, before GO is released: the
+    race does not depend on how fast Python starts threads on a busy machine."""
+    counter, go = np.zeros(16, np.int64), np.zeros(2, np.int64)
+    fn(np.zeros(16, np.int64), np.ones(2, np.int64), *args)  # compile outside the race
+    _release(np.zeros(2, np.int64))
     pool = [threading.Thread(target=fn, args=(counter, go, *args)) for _ in range(threads)]
     for t in pool:
         t.start()
-    njit(lambda g: A.store_release(g, 0, 1))(go)
+    while go[READY] < threads:
+        time.sleep(0.0005)
+    _release(go)
     for t in pool:
         t.join()
     return int(counter[0])
 
 
+@pytest.mark.stress
 @pytest.mark.parametrize("threads", [2, 4])
 def test_fetch_add_is_atomic_across_threads(threads):
     m = 300_000
     assert _race(_hammer, threads, m, False) == threads * m
 
 
+@pytest.mark.stress
 @pytest.mark.parametrize("threads", [2, 3])
 def test_cas_loop_is_atomic_across_threads(threads):
     m = 200_000
     assert _race(_cas_hammer, threads, m) == threads * m
 
 
+@pytest.mark.stress
 def test_racy_twin_loses_updates():
     """The same loop with a separate load and store must lose updates: proof that the
     exact-count test above can fail. A few attempts, since the OS could serialize one."""
@@ -160,36 +192,74 @@ def test_racy_twin_loses_updates():
 # ------------------------------------------------------------------ blocking
 
 @njit(nogil=True)
-def _sleep_until_set(word):
+def _timed_wait(word, expected, timeout_ns):
+    """One futex_wait, timed in compiled code: (result, ns spent inside)."""
     t0 = A.now_ns()
+    r = A.futex_wait(word, 0, expected, timeout_ns)
+    return r, A.now_ns() - t0
+
+
+@njit(nogil=True)
+def _sleep_until_set(word, log):
+    """Sleep until word[0] != 0. log: [0] set before the first wait, [1] number of
+    futex_wait calls, [2] clock when the loop saw the word set."""
+    A.store_release(log, 0, 1)   # release: pairs with the test's polling of log[0]
+    calls = 0
     while A.load_acquire(word, 0) == 0:
-        A.futex_wait(word, 0, 0, 2_000_000_000)
-    return A.now_ns() - t0
+        calls += 1
+        A.futex_wait(word, 0, 0, 5_000_000_000)
+    log[1] = calls
+    log[2] = A.now_ns()
 
 
 @njit(nogil=True)
 def _set_and_wake(word):
-    A.store_release(word, 0, 1)
-    return A.futex_wake(word, 0, 1)
+    """Returns (clock just before the store, threads woken)."""
+    t_set = A.now_ns()
+    A.store_release(word, 0, 1)   # release: pairs with load_acquire in _sleep_until_set
+    return t_set, A.futex_wake(word, 0, 1)
+
+
+def _thread_state(tid: int) -> str:
+    """'S' while a thread sleeps in the kernel, 'R' while it runs (Linux /proc)."""
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        return f.read().rpartition(")")[2].split()[0]
 
 
 @pytest.mark.skipif(not A.HAVE_FUTEX, reason="futex is Linux-only; elsewhere futex_wait yields")
 def test_futex_sleeps_until_woken_and_times_out():
+    """Causes and order, not durations: compiled first; a timeout returns -1 with no wake
+    and not before its timeout; a changed word returns at once (long before its timeout);
+    a sleeper leaves only after the wake, woken by it."""
     word = np.zeros(1, np.int32)
-    timed = njit(lambda w: A.futex_wait(w, 0, 0, 30_000_000))
-    t0 = time.monotonic()
-    assert timed(word) == -1 and 0.02 < time.monotonic() - t0 < 1.0  # timed out
+    _timed_wait(np.ones(1, np.int32), 0, 1)                          # compile outside any clock
+    _sleep_until_set(np.ones(1, np.int32), np.zeros(3, np.int64))
+    _set_and_wake(np.zeros(1, np.int32))
+    r, slept = _timed_wait(word, 0, 30_000_000)
+    assert r == -1 and word[0] == 0 and slept >= 30_000_000            # timed out: nobody woke it
     word[0] = 5
-    t0 = time.monotonic()
-    assert timed(word) == -1 and time.monotonic() - t0 < 0.02        # value differs: returns at once
+    r, slept = _timed_wait(word, 0, 10_000_000_000)
+    assert r == -1 and slept < 10_000_000_000                          # value differs: did not wait
     word[0] = 0
-    slept = {}
-    t = threading.Thread(target=lambda: slept.setdefault("ns", _sleep_until_set(word)))
+    log = np.zeros(3, np.int64)
+    t = threading.Thread(target=_sleep_until_set, args=(word, log))
     t.start()
-    time.sleep(0.2)
-    woke = _set_and_wake(word)
-    t.join(3)
-    assert not t.is_alive() and slept["ns"] >= 150_000_000 and woke in (0, 1)
+    while log[0] == 0:                                                 # it is about to wait ...
+        time.sleep(0.001)
+    native = t.native_id
+    for _ in range(5000):                                              # ... and now sleeps in the kernel
+        if _thread_state(native) == "S":
+            break
+        time.sleep(0.001)
+    asleep = _thread_state(native) == "S"
+    assert t.is_alive()                                                # nothing but the wake can end it
+    t_set, woke = _set_and_wake(word)
+    t.join(30)
+    assert not t.is_alive()
+    assert log[2] >= t_set                                             # it left only after the word was set
+    assert log[1] >= 1                                                 # it did go to sleep (not spin) ...
+    if asleep:
+        assert woke == 1                                               # ... and our wake is what woke it
 
 
 def test_futex_needs_int32():

@@ -1,107 +1,78 @@
+"""kernlab.results: trials, their aggregation (median, spread, fairness, latency
+percentiles) and formatting (summary text, the CLI's JSON, tidy rows). Built by hand:
+no run needed to test what a result says."""
 import json
-import os
 
+import numpy as np
 import pytest
 
-from kernlab.experiment import ParamError
-from kernlab.results import ResultsFileError, ResultTable, atomic_write, sweep, sweep_points
-from kernlab.runner import run
+from kernlab.declaration import Check
+from kernlab.results import RunResult, Trial, latency_percentiles
+
+MACHINE = {"cpu_model": "Test CPU", "usable_cores": 2, "timer_overhead_ns": 20.0, "numba": "0.0"}
 
 
-@pytest.fixture(scope="module")
-def table(counter):
-    t = ResultTable()
-    for v, threads in (("atomic", 1), ("padded", 2), ("racy", 2)):
-        t.add(run(counter, v, threads, duration=0.05, repeats=2, warmup=0))
-    return t
+def _trial(rate, passed=True, lats=(10, 20, 30), ops=(600, 400), aux=(1, 2), metrics=None):
+    ops = np.array(ops, np.int64)
+    return Trial(ops, np.array(aux, np.int64), ops.sum() / rate, np.array(lats, np.int64), 16, 0.01,
+                 Check(passed, "ok" if passed else "lost 3 updates"), metrics or {"lost_updates": 0})
 
 
-def test_rows_are_tidy(table):
-    assert len(table) == 6
-    row = table.rows[0]
-    for col in ("experiment", "variant", "threads", "trial", "ops_per_sec", "per_thread_ops",
-                "lat_p99_ns", "check_passed", "oversubscribed", "param_stride_bytes", "timestamp",
-                "metric_lost_updates", "cpu_model"):
-        assert col in row
-    assert table.provenance and "numba" in table.provenance[0]
+def _result(trials, broken=False, oversubscribed=False):
+    return RunResult("counter", "atomic", broken, 2, {"stride_bytes": 64}, 0.1, trials, oversubscribed,
+                     False, "retries", MACHINE)
 
 
-@pytest.mark.parametrize("ext", ["csv", "json"])
-def test_round_trip_keeps_values_and_types(table, tmp_path, ext):
-    path = str(tmp_path / f"r.{ext}")
-    table.save(path)
-    back = ResultTable.load(path)
-    assert back.rows == json.loads(json.dumps(table.rows))
-    assert back.provenance == table.provenance
-    assert isinstance(back.rows[0]["per_thread_ops"], list) and isinstance(back.rows[0]["check_passed"], bool)
+def test_latency_percentiles():
+    lat = latency_percentiles(np.arange(1, 1001))
+    assert lat["p50"] == pytest.approx(500.5) and lat["samples"] == 1000
+    assert latency_percentiles(np.array([], np.int64))["p50"] is None
 
 
-@pytest.mark.parametrize("content, message", [
-    ("a,b\n1,2\n", "not a kernlab results file"),
-    ("# kernlab-results {broken\n", "corrupt kernlab results header"),
-    ('# kernlab-results {"format": "kernlab-results", "version": 99}\n', "version 99"),
-    ('# kernlab-results {"format": "kernlab-results", "version": 1, "columns": {"threads": "int"}}\nthreads\nxx\n',
-     "corrupt kernlab results file"),
-])
-def test_foreign_or_corrupt_csv(tmp_path, content, message):
-    path = tmp_path / "x.csv"
-    path.write_text(content)
-    with pytest.raises(ResultsFileError, match=message):
-        ResultTable.load(str(path))
+def test_fairness():
+    t = Trial(np.array([100, 300]), np.zeros(2, np.int64), 1.0, np.array([1]), 1, 0.0, None)
+    assert t.fairness == {"min": 100, "max": 300, "cv": pytest.approx(0.5)}
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"format": "other"}', "[1, 2]"])
-def test_foreign_or_corrupt_json(tmp_path, content):
-    path = tmp_path / "x.json"
-    path.write_text(content)
-    with pytest.raises(ResultsFileError, match="x.json"):
-        ResultTable.load(str(path))
+def test_median_trial_and_spread():
+    res = _result([_trial(300.0), _trial(100.0), _trial(200.0)])
+    assert res.ops_per_sec == pytest.approx(200.0)
+    assert res.median_trial is res.trials[2]
+    j = res.to_json()
+    assert j["ops_per_sec_min"] == pytest.approx(100.0) and j["ops_per_sec_max"] == pytest.approx(300.0)
+    assert j["ops_per_sec_trials"] == pytest.approx([300.0, 100.0, 200.0])
 
 
-def test_binary_file_is_rejected(tmp_path):
-    path = tmp_path / "x.csv"
-    path.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(ResultsFileError):
-        ResultTable.load(str(path))
+def test_check_fails_if_any_trial_failed():
+    assert _result([_trial(1.0), _trial(1.0)]).check.passed
+    c = _result([_trial(1.0), _trial(1.0, passed=False), _trial(1.0)]).check
+    assert not c.passed and "1 of 3 trials failed" in c.detail and "lost 3 updates" in c.detail
 
 
-def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
-    path = tmp_path / "keep.csv"
-    path.write_text("precious")
-
-    def boom(fd):
-        raise OSError("disk full")
-    monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(str(path), "new content")
-    assert path.read_text() == "precious"
-    assert os.listdir(tmp_path) == ["keep.csv"]  # no temporary file left behind
+def test_json_is_the_cli_object():
+    res = _result([_trial(100.0, lats=(10, 20)), _trial(200.0, lats=(30, 40))])
+    j = json.loads(json.dumps(res.to_json()))
+    assert j["experiment"] == "counter" and j["params"] == {"stride_bytes": 64}
+    assert j["retries"] == 6                           # aux summed over threads and trials, under its name
+    assert j["latency_samples"] == 4                   # every trial's samples pooled
+    assert set(j["latency_ns"]) == {"p50", "p99", "p999"} and j["latency_ns"]["p50"] == pytest.approx(25.0)
+    assert j["per_thread_ops"] == [600, 400] and j["fairness"]["min"] == 400
+    assert j["check"] == {"passed": True, "detail": "ok"} and j["machine"] == MACHINE
 
 
-def test_sweep_appends_to_existing_results_and_refuses_foreign(counter, tmp_path):
-    out = str(tmp_path / "s.csv")
-    first = sweep(counter, ["atomic"], [1], duration=0.03, repeats=1, out=out, progress=False, warmup=0)
-    assert len(ResultTable.load(out)) == 1
-    sweep(counter, ["padded"], [1, 2], duration=0.03, repeats=1, out=out, progress=False, warmup=0)
-    back = ResultTable.load(out)
-    assert len(back) == 3 and back.rows[0] == json.loads(json.dumps(first.rows[0]))
-    foreign = tmp_path / "notes.csv"
-    foreign.write_text("my,own\ndata,here\n")
-    with pytest.raises(ResultsFileError):
-        sweep(counter, ["atomic"], [1], duration=0.03, repeats=1, out=str(foreign), progress=False)
-    assert foreign.read_text() == "my,own\ndata,here\n"
+def test_summary_says_what_was_measured_and_flagged():
+    text = _result([_trial(2e6)], broken=True, oversubscribed=True).summary()
+    assert "counter/atomic x2 threads" in text and "OVERSUBSCRIBED" in text
+    assert "2.00 Mops/s median of 1" in text and "1 in 16 ops timed" in text
+    assert "~20 ns of clock read" in text and "broken on purpose" in text and "PASS" in text
+    empty = _result([_trial(1.0, lats=())]).summary()
+    assert "p50 n/a" in empty and "OVERSUBSCRIBED" not in empty
 
 
-def test_sweep_over_a_parameter(counter):
-    pts = sweep_points(counter, ["padded"], [2], sweep_param="stride_bytes", sweep_values=[8, "64"])
-    assert [p.params["stride_bytes"] for p in pts] == [8, 64]
-    assert len(sweep_points(counter, ["padded"], [1, 2], sweep_param="stride_bytes")) == 12
-    with pytest.raises(ParamError, match="stride_bytes"):
-        sweep_points(counter, ["padded"], [2], sweep_param="stride_bytes", sweep_values=[7])
-    with pytest.raises(ParamError, match="threads"):
-        sweep_points(counter, ["padded"], [0])
-
-
-def test_where_and_columns(table):
-    assert {r["variant"] for r in table.where(variant="racy").rows} == {"racy"}
-    assert "ops" in table.columns()
+def test_rows_are_one_per_trial_with_params_and_metrics():
+    rows = _result([_trial(100.0), _trial(200.0, metrics={"lost_updates": 7})]).rows()
+    assert [r["trial"] for r in rows] == [0, 1]
+    assert rows[1]["param_stride_bytes"] == 64 and rows[1]["metric_lost_updates"] == 7
+    assert rows[0]["ops"] == 1000 and rows[0]["aux"] == 3 and rows[0]["aux_name"] == "retries"
+    assert rows[0]["lat_samples"] == 3 and rows[0]["cpu_model"] == "Test CPU"
+    json.dumps(rows)                                   # plain values only

@@ -1,18 +1,23 @@
-"""The harness and runner: barrier, stop flag, deadline, cancel, Ctrl-C, stats."""
+"""kernlab.runner: threads, start barrier, trials, warm-up, cancel and Ctrl-C.
+
+Time bounds here are causal, not speed tests: every worker is compiled (or loaded)
+before a clock starts, and a run of 30 s that ends within a few seconds of a cancel or
+a Ctrl-C can only have ended *because* of it."""
 import os
 import signal
 import threading
 import time
 
-import numpy as np
 import pytest
 
 from kernlab import runner as R
-from kernlab.experiment import ParamError
-from kernlab.layout import aligned_zeros, padded_rows
-from kernlab.machine import usable_cores
+from kernlab.declaration import ParamError
+from kernlab.machine import timer_overhead_ns, usable_cores
 
 pytestmark = pytest.mark.usefixtures("no_worker_threads_left")
+
+LONG_RUN_S = 30          # runs the tests interrupt; they must end long before this
+PROMPT_S = 5.0           # "promptly": far below LONG_RUN_S, far above any scheduling hiccup
 
 
 def test_run_reports_everything(counter):
@@ -31,17 +36,41 @@ def test_run_reports_everything(counter):
     assert "= operations performed" in j["check"]["detail"]
 
 
-def test_sampling_overhead_is_chosen_small(counter):
+@pytest.mark.parametrize("ns_per_op", [0.05, 1.0, 3.7, 50.0, 1e4, 1e9])
+def test_sample_every_is_chosen_for_one_percent_overhead(ns_per_op):
+    """Two clock reads per sample, one sample per ``k`` ops of ``ns_per_op``: k is the
+    smallest interval the chooser allows whose cost stays within SAMPLING_TARGET."""
+    k = R._choose_sample_every(ns_per_op)
+    assert isinstance(k, int) and 1 <= k <= 1 << 24
+    cost = 2 * timer_overhead_ns() / (k * max(ns_per_op, 0.1))
+    assert cost <= R.SAMPLING_TARGET * 1.0001 or k == 1 << 24
+    # not needlessly sparse: half the interval would cost more than the target
+    assert k == 1 or 2 * timer_overhead_ns() / (k / 2 * max(ns_per_op, 0.1)) > R.SAMPLING_TARGET
+
+
+def test_sampling_interval_comes_from_the_warmup(counter):
     res = R.run(counter, "padded", 1, duration=0.2, repeats=1, warmup=0.1)
     trial = res.trials[0]
-    assert trial.sample_every & (trial.sample_every - 1) == 0
-    assert trial.sampling_overhead < 0.05, trial.sampling_overhead
+    # was: a power of two (the old n & mask sampler needed one); now any int in [1, 2**24]
+    assert 1 <= trial.sample_every <= 1 << 24
+    assert trial.sample_every > 1          # a cheap op is not timed every time
+    # the target is 1%; this bound only says sampling does not dominate, even if a busy
+    # core slowed the warm-up (which makes the chosen interval shorter)
+    assert trial.sampling_overhead < 0.25, trial.sampling_overhead
     assert len(trial.latencies_ns) > 10
 
 
-def test_sampling_off_times_only_the_first_op(counter):
-    trial = R.run_trial(counter, "atomic", 1, counter.resolve_params(), 0.05, sample_every=0)
-    assert len(trial.latencies_ns) == 1
+def test_any_sample_every_in_range_is_accepted(counter):
+    res = R.run(counter, "atomic", 1, duration=0.05, repeats=1, warmup=0, sample_every=100)
+    assert res.trials[0].sample_every == 100 and len(res.trials[0].latencies_ns) > 0
+    assert len(R.run(counter, "atomic", 1, duration=0.05, repeats=1, warmup=0,
+                     sample_every=0).trials[0].latencies_ns) == 0
+
+
+@pytest.mark.parametrize("bad", [-1, (1 << 24) + 1, 1.5, "16"])
+def test_bad_sample_every(counter, bad):
+    with pytest.raises(ParamError, match="sample_every"):
+        R.run(counter, "atomic", 1, duration=0.05, repeats=1, warmup=0, sample_every=bad)
 
 
 def test_oversubscription_is_flagged(counter):
@@ -58,33 +87,36 @@ def test_bad_run_arguments(counter, bad):
 
 
 def _cancel_latency(counter, threads):
+    """Seconds from cancel.set() to Cancelled in a 30 s run of spinning lock ops."""
+    R.run_trial(counter, "spinlock", 1, counter.resolve_params(), 0.01)   # compiled before any clock
     cancel = threading.Event()
     outcome = {}
 
     def target():
         try:
-            R.run(counter, "spinlock", threads, duration=30, repeats=1, warmup=0, cancel=cancel)
+            R.run(counter, "spinlock", threads, duration=LONG_RUN_S, repeats=1, warmup=0, cancel=cancel)
         except R.Cancelled:
             outcome["stopped_at"] = time.monotonic()
 
     t = threading.Thread(target=target)
     t.start()
-    time.sleep(0.5)
+    time.sleep(0.3)
     asked = time.monotonic()
     cancel.set()
-    t.join(5)
-    assert "stopped_at" in outcome
+    t.join(LONG_RUN_S)
+    assert not t.is_alive() and "stopped_at" in outcome   # it raised Cancelled: the cancel ended it
     return outcome["stopped_at"] - asked
 
 
-def test_cancel_stops_all_workers_within_100ms(counter):
-    assert _cancel_latency(counter, min(usable_cores(), 2)) < 0.1
+def test_cancel_stops_all_workers_promptly(counter):
+    # the runner polls the cancel every 20 ms; workers leave at the next stop-flag check
+    assert _cancel_latency(counter, min(usable_cores(), 2)) < PROMPT_S
 
 
 def test_cancel_stops_oversubscribed_spinners_promptly(counter):
-    # More spinners than cores: the runner thread itself must wait for a time slice, so
-    # the bound is looser; what matters is that it ends, and quickly.
-    assert _cancel_latency(counter, usable_cores() + 2) < 0.5
+    # More spinners than cores: the runner thread itself must wait for a time slice;
+    # what matters is that it ends, and long before the run would have.
+    assert _cancel_latency(counter, usable_cores() + 2) < PROMPT_S
 
 
 def test_ctrl_c_stops_all_workers_and_leaves_python_usable(counter):
@@ -93,50 +125,11 @@ def test_ctrl_c_stops_all_workers_and_leaves_python_usable(counter):
     start = time.monotonic()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        R.run(counter, "atomic", 2, duration=30, repeats=1, warmup=0)
-    assert time.monotonic() - start < 0.3 + 0.1 + 0.2  # 100 ms to stop, 200 ms for the timer's own lag
+        R.run(counter, "atomic", 2, duration=LONG_RUN_S, repeats=1, warmup=0)
+    timer.join()
+    assert time.monotonic() - start < PROMPT_S   # the interrupt ended it, not the 30 s
     # still usable afterwards
     assert R.run(counter, "atomic", 2, duration=0.05, repeats=1, warmup=0).check.passed
-
-
-def test_worker_obeys_deadline_without_stop_flag(counter):
-    """If the runner never raises STOP (it crashed), the deadline still ends the worker."""
-    worker = R.make_worker(counter.variant("atomic").op)
-    state = tuple(counter.setup(1, counter.resolve_params()))
-    ctl = aligned_zeros(R._CTL_LEN, np.int64)
-    ctl[R.START] = 1
-    ctl[R.SAMPLE_MASK] = -1
-    ctl[R.DEADLINE] = time.monotonic_ns() + 200_000_000
-    t0 = time.monotonic()
-    worker(ctl, 0, padded_rows(1, 8), np.zeros((1, R.LATENCY_CAPACITY), np.int64), state)
-    assert 0.19 < time.monotonic() - t0 < 1.0
-
-
-def test_spinning_op_gives_up_at_the_deadline(counter):
-    """A lock that is never released (holder preempted forever) must not hang the run."""
-    worker = R.make_worker(counter.variant("spinlock").op)
-    state = tuple(counter.setup(1, counter.resolve_params()))
-    state[1][0] = 1  # lock held by nobody who will release it
-    ctl = aligned_zeros(R._CTL_LEN, np.int64)
-    ctl[R.START] = 1
-    ctl[R.SAMPLE_MASK] = -1
-    ctl[R.DEADLINE] = time.monotonic_ns() + 200_000_000
-    out = padded_rows(1, 8)
-    t0 = time.monotonic()
-    worker(ctl, 0, out, np.zeros((1, R.LATENCY_CAPACITY), np.int64), state)
-    assert time.monotonic() - t0 < 1.0
-    assert out[0, R.OPS] == 0  # the abandoned acquire is not counted as an operation
-
-
-def test_latency_percentiles():
-    lat = R.latency_percentiles(np.arange(1, 1001))
-    assert lat["p50"] == pytest.approx(500.5) and lat["samples"] == 1000
-    assert R.latency_percentiles(np.array([], np.int64))["p50"] is None
-
-
-def test_fairness():
-    t = R.Trial(np.array([100, 300]), np.zeros(2, np.int64), 1.0, np.array([1]), 1, 0.0, None)
-    assert t.fairness == {"min": 100, "max": 300, "cv": pytest.approx(0.5)}
 
 
 def test_pinned_run(counter):

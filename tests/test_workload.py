@@ -1,7 +1,17 @@
+"""kernlab.workload: key streams, per-thread RNGs, the one multiplicative hash."""
 import numpy as np
 from numba import njit
 
-from kernlab.workload import chance, key_streams, next_key, probability_threshold, rng_next, rng_states
+from kernlab.workload import (
+    FIBONACCI,
+    chance,
+    fib_hash,
+    key_streams,
+    next_key,
+    probability_threshold,
+    rng_next,
+    rng_states,
+)
 
 
 def test_uniform_and_zipf_streams():
@@ -29,3 +39,16 @@ def test_rng_and_chance_frequency():
     assert 9_000 < hits < 11_000
     assert count(states, probability_threshold(0.0), 1000) == 0
     assert count(states, probability_threshold(1.0), 1000) == 1000
+
+
+def test_fib_hash_takes_the_top_bits_of_the_golden_product():
+    assert FIBONACCI == np.uint64(0x9E3779B97F4A7C15)
+    keys = np.arange(4096, dtype=np.uint64)
+    for bits in (1, 3, 10):
+        expect = ((keys * FIBONACCI) >> np.uint64(64 - bits)).astype(np.int64)
+        got = np.array([fib_hash(int(k), bits) for k in keys])
+        assert (got == expect).all() and got.min() >= 0 and got.max() < 1 << bits
+        # consecutive keys spread evenly over the buckets (the low bits of k * C would not)
+        counts = np.bincount(got, minlength=1 << bits)
+        mean = len(keys) / (1 << bits)
+        assert counts.min() >= 0.4 * mean and counts.max() <= 2 * mean, (bits, counts.min(), counts.max())

@@ -31,7 +31,7 @@ from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
 from ..layout import padded_rows, padded_slots
 from ..primitives import locks as L
-from ..workload import fib_hash, key_streams
+from ..workload import FIBONACCI, fib_hash, key_streams
 
 COUNT, FD_SLOTS = 0, 7
 STRIPE_BITS, CS = 0, 1

@@ -1,26 +1,16 @@
-"""stats_snapshot: seqlock units (deterministic, one thread) and stress runs on real
-threads with self-checking snapshots. Correct variants must pass; `torn` (a seqlock
-reader without its retry) and `unsync` must be caught. Short tier by default; --soak
-for the long one."""
-import numpy as np
+"""The `stats_snapshot` experiment on real threads with self-checking snapshots. Correct
+variants must pass; `torn` (a seqlock reader without its retry) and `unsync` must be
+caught. Short tier by default; --soak for the long one. (The seqlock itself: test_seqlock.)"""
 import pytest
 
-from kernlab.experiment import ParamError
+from kernlab.declaration import ParamError
 from kernlab.experiments import get
-from kernlab.layout import aligned_zeros
 from kernlab.machine import usable_cores
-from kernlab.primitives import seqlock as SL
-from kernlab.runner import _CTL_LEN, STOP, run_trial
+from kernlab.runner import run_trial
 
 CORRECT = ["locked", "seqlock", "rcu_snapshot"]
 SMALL = {"read_ratio": 0.9, "fields": 16}
 TWO_CORES = pytest.mark.skipif(usable_cores() < 2, reason="a reader and a writer overlap only on two cores")
-
-
-def _ctl(stopped=False):
-    ctl = aligned_zeros(_CTL_LEN, np.int64)
-    ctl[STOP] = int(stopped)
-    return ctl
 
 
 @pytest.fixture(scope="module")
@@ -28,38 +18,9 @@ def stats():
     return get("stats_snapshot")
 
 
-# ----------------------------------------------------------------------------- seqlock units
-
-def test_seqlock_read_returns_whole_snapshots_and_waits_out_a_writer():
-    seq, data, buf = aligned_zeros(16, np.int64), aligned_zeros(64, np.int64), np.zeros(64, np.int64)
-    k = 8
-    go, stop = _ctl(), _ctl(stopped=True)
-    for v in (1, 2, 3):
-        assert SL.write_begin(seq, 0, go) == 0 and seq[0] % 2 == 1
-        SL.write_fields(data, k, v)
-        SL.write_end(seq, 0)
-    assert seq[0] == 6
-    assert SL.read(seq, 0, data, k, buf, go) == 0
-    assert buf[0] == 3 and SL.snapshot_consistent(buf, k)
-    assert SL.write_begin(seq, 0, go) == 0                # a writer inside: seq odd
-    assert SL.read(seq, 0, data, k, buf, stop) == -1      # the reader waits (and gives up on stop)
-    assert SL.write_begin(seq, 0, stop) == -1             # a second writer is excluded
-
-
-def test_torn_read_flags_an_overlap_and_the_payload_exposes_the_tear():
-    seq, data, buf = aligned_zeros(16, np.int64), aligned_zeros(64, np.int64), np.zeros(64, np.int64)
-    k = 8
-    SL.write_fields(data, k, 5)
-    assert SL.torn_read(seq, 0, data, k, buf) == 0 and SL.snapshot_consistent(buf, k)
-    seq[0] = 1                                           # a writer is half-way: fields 0..3 new, 4..7 old
-    for j in range(4):
-        data[j] = SL.field_value(6, j)
-    assert SL.torn_read(seq, 0, data, k, buf) == 1       # the sequence says retry ...
-    assert not SL.snapshot_consistent(buf, k)            # ... and the copy is indeed torn
-
-
 # ----------------------------------------------------------------------------- stress
 
+@pytest.mark.stress
 @pytest.mark.parametrize("variant", CORRECT)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_stress_stats_correct_variants(stats, variant, threads):
@@ -70,6 +31,7 @@ def test_stress_stats_correct_variants(stats, variant, threads):
     assert m["torn_seen"] == m["poison_seen"] == m["backwards_seen"] == 0
 
 
+@pytest.mark.stress
 @pytest.mark.parametrize("variant", CORRECT)
 def test_stress_stats_every_thread_writes_64_fields(stats, variant):
     trial = run_trial(stats, variant, 2, stats.resolve_params({"read_ratio": 0.5, "fields": 64,
@@ -77,6 +39,7 @@ def test_stress_stats_every_thread_writes_64_fields(stats, variant):
     assert trial.check.passed, trial.check.detail
 
 
+@pytest.mark.stress
 @TWO_CORES
 def test_stress_torn_is_caught(stats):
     details = []
@@ -91,6 +54,7 @@ def test_stress_torn_is_caught(stats):
     pytest.fail(f"a seqlock reader without retry never tore in 5 runs: {details}")
 
 
+@pytest.mark.stress
 @TWO_CORES
 def test_stress_unsync_is_caught_under_updates(stats):
     details = []
@@ -103,6 +67,7 @@ def test_stress_unsync_is_caught_under_updates(stats):
     pytest.fail(f"unsynchronized snapshots went unnoticed in 5 runs: {details}")
 
 
+@pytest.mark.stress
 @TWO_CORES
 def test_stress_seqlock_readers_retry_under_a_busy_writer(stats):
     retries = []
@@ -115,6 +80,7 @@ def test_stress_seqlock_readers_retry_under_a_busy_writer(stats):
     pytest.fail(f"no seqlock read ever retried while thread 0 wrote half of the time: {retries}")
 
 
+@pytest.mark.stress
 @pytest.mark.parametrize("variant", ["unsync", "seqlock", "locked", "rcu_snapshot"])
 def test_stress_read_only_is_exact_and_never_retries(stats, variant):
     trial = run_trial(stats, variant, 2, stats.resolve_params({"read_only": True}), 0.05)
@@ -153,11 +119,13 @@ def _row(variant, threads, rate, **params):
 
 def test_seqlock_claim_verdicts_follow_the_numbers():
     from kernlab import claims
-    from kernlab.results import ResultTable
+    from kernlab.tables import ResultTable
     judge = lambda rows: claims.judge("seqlock-zero-overhead-reads", ResultTable(rows))
     assert judge([_row("seqlock", 1, 10.0)]).verdict == "not measured"
-    holds = judge([_row("seqlock", 1, 95.0, fields=8, read_only=True), _row("unsync", 1, 100.0),
-                   _row("locked", 1, 50.0)])
+    no_writer = {"fields": 8, "read_only": True}
+    holds = judge([_row("seqlock", 1, 95.0, **no_writer), _row("unsync", 1, 100.0, **no_writer),
+                   _row("locked", 1, 50.0, **no_writer)])
     assert holds.verdict == "holds" and "0.95x" in holds.measured and "1.90x the locked" in holds.measured
+    assert "(fields 8, no writer)" in holds.measured
     assert judge([_row("seqlock", 2, 70.0), _row("unsync", 2, 100.0)]).verdict == "partly holds"
     assert judge([_row("seqlock", 2, 50.0), _row("unsync", 2, 100.0)]).verdict == "does not hold"

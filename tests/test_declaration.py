@@ -1,6 +1,7 @@
+"""kernlab.declaration: parameters (parse, validate, one-line errors), variants, experiments."""
 import pytest
 
-from kernlab.experiment import Param, ParamError
+from kernlab.declaration import Param, ParamError
 from kernlab.experiments import all_experiments, get
 
 

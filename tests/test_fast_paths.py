@@ -1,0 +1,79 @@
+"""Contenders pay the same call costs: the assembly of each read-mostly worker calls no
+kernlab kernel on its fast path.
+
+Every variant's hot path (its lookup or snapshot read, and the uncontended lock, pin or
+dereference around it) must be inlined into the measuring loop, or the variant pays an
+out-of-line call (15-40 ns, kernlab.jit) that its competitors do not. So the only
+kernlab kernels a worker may call are slow paths: contended spin loops, updates and
+reclamation, the stalled reader's stall and the garbage sampler's clock read. Compiled
+afresh (cached code carries no assembly): a few seconds per variant.
+"""
+import re
+
+import numba
+import numpy as np
+import pytest
+
+from kernlab.experiments import get
+from kernlab.harness import control_block
+from kernlab.jit import OPTIONS
+from kernlab.layout import padded_rows
+from kernlab.runner import LATENCY_CAPACITY
+from kernlab.worker import make_worker
+
+SLOW_PATHS = {
+    # contended spin loops (the uncontended first try is inlined)
+    "locks._ttas_acquire_contended", "rwlock._read_lock_contended", "rwlock._write_lock_contended",
+    "seqlock._write_begin_contended",
+    # updates and reclamation: 1 - read_ratio of the ops
+    "process_table._update_in_place", "process_table._rcu_update", "fd_table._locked_toggle",
+    "fd_table._epoch_toggle", "rcu.alloc", "rcu.retire", "rcu.reclaim", "rcu.free_at_once", "epoch.collect",
+    "epoch.retire", "epoch.alloc_record", "epoch.free_unpublished",
+    # rare by design: the stalled reader's stall, the sampler's clock read (1 op in 256)
+    "_read_mostly._stall", "_read_mostly._record_sample",
+}
+CORRECT = [("process_table", v) for v in ("mutex", "rwlock", "sharded", "rcu", "rcu_refcount")] + \
+          [("fd_table", v) for v in ("rwlock", "sharded", "epoch")] + \
+          [("stats_snapshot", v) for v in ("locked", "seqlock", "rcu_snapshot")]
+
+
+def _demangle(symbol: str) -> str:
+    """``_ZN7kernlab10primitives6rwlock24read_lock__k...`` -> ``rwlock.read_lock``."""
+    parts, i = [], 3
+    while i < len(symbol) and symbol[i].isdigit():
+        j = i
+        while symbol[j].isdigit():
+            j += 1
+        parts.append(symbol[j:j + int(symbol[i:j])])
+        i = j + int(symbol[i:j])
+    return ".".join(parts[-2:]).split("__k")[0]
+
+
+def kernlab_calls(experiment: str, variant: str) -> set:
+    """The kernlab kernels that the variant's worker calls out of line."""
+    exp = get(experiment)
+    state = tuple(exp.setup(2, exp.resolve_params({})))
+    sig = (numba.typeof(control_block()), numba.int64, numba.typeof(padded_rows(2, 8)),
+           numba.typeof(np.zeros((2, LATENCY_CAPACITY), np.int64)), numba.typeof(state))
+    fresh = numba.njit(**{**OPTIONS, "cache": False})(make_worker(exp.variant(variant).op).py_func)
+    fresh.compile(sig)
+    asm = fresh.inspect_asm(sig)
+    # numba calls other functions through a register: movabsq $symbol, %reg ... callq *%reg
+    loaded = re.findall(r"movabsq\s+\$(_ZN7kernlab\w+),\s*%(\w+)(?=(?:.*\n){1,12}?\s*callq\s+\*%\2\b)", asm)
+    direct = re.findall(r"callq\s+(_ZN7kernlab\w+)", asm)
+    return {_demangle(s) for s, *_ in loaded} | {_demangle(s) for s in direct} - {""}
+
+
+@pytest.mark.parametrize("experiment, variant", CORRECT, ids=[f"{e}-{v}" for e, v in CORRECT])
+def test_the_fast_path_calls_no_kernlab_kernel(experiment, variant):
+    calls = {c for c in kernlab_calls(experiment, variant) if not c.startswith(f"{experiment}.worker_")}
+    assert calls <= SLOW_PATHS, f"out-of-line calls on the fast path: {sorted(calls - SLOW_PATHS)}"
+
+
+def test_the_check_sees_an_out_of_line_read_path():
+    """The checker can fail: a helper that is a plain kernel (not inlined) shows up."""
+    assert _demangle("_ZN7kernlab10primitives6rwlock24read_lock__k5ad754a7f651B4v2") == "rwlock.read_lock"
+    from kernlab.primitives import rwlock
+    assert rwlock._read_lock_contended.targetoptions.get("inline", "never") == "never"
+    calls = kernlab_calls("stats_snapshot", "locked")
+    assert "rwlock._read_lock_contended" in calls       # the contended path is a call, and it is seen

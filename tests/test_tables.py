@@ -1,0 +1,83 @@
+"""kernlab.tables: the tidy results table, its CSV/JSON round trip and safe writes."""
+import json
+import os
+
+import pytest
+
+from kernlab.runner import run
+from kernlab.tables import ResultsFileError, ResultTable, atomic_write
+
+
+@pytest.fixture(scope="module")
+def table(counter):
+    t = ResultTable()
+    for v, threads in (("atomic", 1), ("padded", 2), ("racy", 2)):
+        t.add(run(counter, v, threads, duration=0.05, repeats=2, warmup=0))
+    return t
+
+
+def test_rows_are_tidy(table):
+    assert len(table) == 6
+    row = table.rows[0]
+    for col in ("experiment", "variant", "threads", "trial", "ops_per_sec", "per_thread_ops",
+                "lat_p99_ns", "check_passed", "oversubscribed", "param_stride_bytes", "timestamp",
+                "metric_lost_updates", "cpu_model"):
+        assert col in row
+    assert table.provenance and "numba" in table.provenance[0]
+
+
+@pytest.mark.parametrize("ext", ["csv", "json"])
+def test_round_trip_keeps_values_and_types(table, tmp_path, ext):
+    path = str(tmp_path / f"r.{ext}")
+    table.save(path)
+    back = ResultTable.load(path)
+    assert back.rows == json.loads(json.dumps(table.rows))
+    assert back.provenance == table.provenance
+    assert isinstance(back.rows[0]["per_thread_ops"], list) and isinstance(back.rows[0]["check_passed"], bool)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n1,2\n", "not a kernlab results file"),
+    ("# kernlab-results {broken\n", "corrupt kernlab results header"),
+    ('# kernlab-results {"format": "kernlab-results", "version": 99}\n', "version 99"),
+    ('# kernlab-results {"format": "kernlab-results", "version": 1, "columns": {"threads": "int"}}\nthreads\nxx\n',
+     "corrupt kernlab results file"),
+])
+def test_foreign_or_corrupt_csv(tmp_path, content, message):
+    path = tmp_path / "x.csv"
+    path.write_text(content)
+    with pytest.raises(ResultsFileError, match=message):
+        ResultTable.load(str(path))
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"format": "other"}', "[1, 2]"])
+def test_foreign_or_corrupt_json(tmp_path, content):
+    path = tmp_path / "x.json"
+    path.write_text(content)
+    with pytest.raises(ResultsFileError, match="x.json"):
+        ResultTable.load(str(path))
+
+
+def test_binary_file_is_rejected(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ResultsFileError):
+        ResultTable.load(str(path))
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "keep.csv"
+    path.write_text("precious")
+
+    def boom(fd):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(str(path), "new content")
+    assert path.read_text() == "precious"
+    assert os.listdir(tmp_path) == ["keep.csv"]  # no temporary file left behind
+
+
+def test_where_and_columns(table):
+    assert {r["variant"] for r in table.where(variant="racy").rows} == {"racy"}
+    assert "ops" in table.columns()
