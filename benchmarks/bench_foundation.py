@@ -13,27 +13,19 @@ Do not run it while anything else heavy runs on the machine.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import subprocess
-
 import numpy as np
+from _common import build_c, parse_args, print_figures, save, summary
 
-from _common import parse_args, print_figures, save, summary  # noqa: E402
+from kernlab.declaration import Check, Experiment, Variant
 from kernlab.experiments import get
 from kernlab.jit import kernel
-from kernlab.runner import make_worker, run_trial
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def build_c() -> str:
-    exe = os.path.join(HERE, "bin", "counter_atomic")
-    os.makedirs(os.path.dirname(exe), exist_ok=True)
-    subprocess.run(["gcc", "-O2", "-pthread", os.path.join(HERE, "c", "counter_atomic.c"), "-o", exe], check=True)
-    return exe
+from kernlab.runner import run_trial
+from kernlab.worker import make_worker
 
 
 def c_rate(exe: str, duration: float) -> float:
@@ -49,18 +41,16 @@ def op_noop(ctl, state, tid, n):
 
 def noop_trial(duration: float):
     """The bare harness: per-thread ops and elapsed for an op that does nothing."""
-    from kernlab.declaration import Check, Experiment, Variant
     exp = Experiment("noop", "harness only", "", (), (Variant("noop", op_noop, ""),),
                      setup=lambda t, p: (np.zeros(1, np.int64),), check=lambda s, o, p: Check(True, ""))
     return run_trial(exp, "noop", 1, {}, duration, sample_every=0)
-
 
 
 def main(argv=None):
     args = parse_args(argv)
     counter = get("counter")
     params = counter.resolve_params()
-    exe = build_c()
+    exe = build_c("counter_atomic")
     make_worker(op_noop)
     for v in ("atomic", "padded", "packed"):  # load or compile before timing
         run_trial(counter, v, 1, params, 0.05)

@@ -26,6 +26,15 @@ VERSION = 1
 _CSV_MAGIC = f"# {FORMAT} "
 
 
+def median_trial(rows, key: str = "ops_per_sec") -> dict:
+    """The trial whose ``key`` is the (lower) median over ``rows``. A whole real trial,
+    not a median per field: its per-thread counts, series and histogram belong together.
+    The lower median keeps an even number of trials on an observed value (as
+    ``RunResult.median_trial`` does)."""
+    ordered = sorted(rows, key=lambda r: r[key])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 class ResultsFileError(ValueError):
     """A file that cannot be read as kernlab results (corrupt, foreign or too new)."""
 
@@ -46,7 +55,7 @@ class ResultTable:
             self.rows.append(row)
         self._add_provenance(run_result.machine)
 
-    def extend(self, other: "ResultTable") -> None:
+    def extend(self, other: ResultTable) -> None:
         self.rows.extend(other.rows)
         for p in other.provenance:
             self._add_provenance(p)
@@ -65,9 +74,13 @@ class ResultTable:
     def column(self, name: str) -> list:
         return [row.get(name) for row in self.rows]
 
-    def where(self, **equal) -> "ResultTable":
+    def where(self, **equal) -> ResultTable:
         rows = [r for r in self.rows if all(r.get(k) == v for k, v in equal.items())]
         return ResultTable(rows, list(self.provenance))
+
+    def median_rows(self, by: str = "variant") -> list[dict]:
+        """One row per value of ``by`` (in first-seen order): its median trial."""
+        return [median_trial(self.where(**{by: value}).rows) for value in dict.fromkeys(self.column(by))]
 
     def to_pandas(self):
         import pandas as pd  # optional: kernlab itself does not need pandas
@@ -98,7 +111,7 @@ class ResultTable:
         return path
 
     @classmethod
-    def load(cls, path: str) -> "ResultTable":
+    def load(cls, path: str) -> ResultTable:
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -109,7 +122,7 @@ class ResultTable:
         return cls.from_csv_text(text, path)
 
     @classmethod
-    def from_json_text(cls, text: str, source: str = "<text>") -> "ResultTable":
+    def from_json_text(cls, text: str, source: str = "<text>") -> ResultTable:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
@@ -120,7 +133,7 @@ class ResultTable:
         return cls(data["rows"], data.get("provenance", []))
 
     @classmethod
-    def from_csv_text(cls, text: str, source: str = "<text>") -> "ResultTable":
+    def from_csv_text(cls, text: str, source: str = "<text>") -> ResultTable:
         first, _, body = text.partition("\n")
         if not first.startswith(_CSV_MAGIC):
             raise ResultsFileError(f"{source}: not a kernlab results file (no '{_CSV_MAGIC.strip()}' first line)")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from kernlab import plots
-from kernlab.plots._style import median_trial
 from kernlab.runner import run
-from kernlab.tables import ResultTable
+from kernlab.tables import ResultTable, median_trial
 
 
 @pytest.fixture(scope="module")

@@ -81,3 +81,11 @@ def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
 def test_where_and_columns(table):
     assert {r["variant"] for r in table.where(variant="racy").rows} == {"racy"}
     assert "ops" in table.columns()
+
+
+def test_median_rows_pick_each_groups_median_trial():
+    from kernlab.tables import ResultTable
+    rows = [{"variant": "a", "ops_per_sec": x, "trial": i} for i, x in enumerate([3.0, 1.0, 2.0])]
+    rows += [{"variant": "b", "ops_per_sec": x, "trial": i} for i, x in enumerate([5.0, 4.0])]
+    picked = ResultTable(rows).median_rows("variant")
+    assert [(r["variant"], r["ops_per_sec"]) for r in picked] == [("a", 2.0), ("b", 4.0)]   # lower median: observed

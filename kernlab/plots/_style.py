@@ -64,14 +64,6 @@ def series(table: ResultTable, x: str) -> dict:
     return out
 
 
-def median_trial(rows, key: str = "ops_per_sec") -> dict:
-    """The trial whose ``key`` is the (lower) median over ``rows``. A whole real trial,
-    not a median per field: its per-thread counts, series and histogram belong together.
-    The lower median keeps an even number of trials on an observed value."""
-    ordered = sorted(rows, key=lambda r: r[key])
-    return ordered[(len(ordered) - 1) // 2]
-
-
 def min_max_error(samples, centres) -> dict:
     """plotly ``error_y`` from each centre to the min..max of its samples, so a single
     outlying trial stays visible instead of being averaged away."""

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import base_layout, color, group, median_trial, min_max_error
+from ..tables import median_trial
+from ._style import base_layout, color, group, min_max_error
 
 if TYPE_CHECKING:
     from ..tables import ResultTable

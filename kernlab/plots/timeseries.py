@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from ._style import base_layout, color, group, median_trial
+from ..tables import median_trial
+from ._style import base_layout, color, group
 
 if TYPE_CHECKING:
     from ..tables import ResultTable
