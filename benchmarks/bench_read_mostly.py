@@ -23,8 +23,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
+from _common import parse_args, print_figures, save, summary
 
-from _common import parse_args, print_figures, save, summary  # noqa: E402
 from kernlab.experiments import get
 from kernlab.runner import run_trial
 
@@ -71,7 +71,8 @@ def main(argv=None):
         "rcu_readonly_2_over_1 (target >= 1.8)": ratio("pt_ro_rcu_2", "pt_ro_rcu_1"),
     }
     for t in THREADS:
-        figures[f"seqlock_over_unsync_time_{t}thread (target <= 1.5)"] = ratio(f"ss_ro_unsync_{t}", f"ss_ro_seqlock_{t}")
+        figures[f"seqlock_over_unsync_time_{t}thread (target <= 1.5)"] = ratio(f"ss_ro_unsync_{t}",
+                                                                               f"ss_ro_seqlock_{t}")
         figures[f"seqlock_over_locked_rate_{t}thread"] = ratio(f"ss_ro_seqlock_{t}", f"ss_ro_locked_{t}")
     for rr in MIX_RATIOS:
         for t in THREADS:

@@ -21,8 +21,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np
+from _common import parse_args, print_figures, save, summary
 
-from _common import parse_args, print_figures, save, summary  # noqa: E402
 from kernlab import atomics as A
 from kernlab.declaration import Check, Experiment, Variant
 from kernlab.experiments import get

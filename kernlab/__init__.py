@@ -11,8 +11,8 @@
 
 Everything a notebook or a user needs is here (``__all__``); the modules behind it are
 internal and may move. (Function names avoid the names of kernlab's own modules:
-importing a submodule sets an attribute of that name on the package.) Names load on first use, so ``import kernlab`` stays light
-(numba and the widgets load when something needs them).
+importing a submodule sets an attribute of that name on the package.) Names load on
+first use, so ``import kernlab`` stays light (numba and the widgets load when something needs them).
 """
 from importlib import import_module
 

@@ -11,8 +11,8 @@ import os
 import sys
 
 from .declaration import ParamError
-from .tables import ResultsFileError, ResultTable
 from .runner import MAX_DURATION_S
+from .tables import ResultsFileError, ResultTable
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,8 +15,9 @@ the same harness (start barrier, stop flag, deadline, op counting, latency sampl
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class ParamError(ValueError):

@@ -37,7 +37,7 @@ OPTIONS = dict(nogil=True, cache=True, _nrt=False)
 
 # Modules and folders no kernel is compiled from (they only drive and show runs).
 _NOT_COMPILED = {"__init__.py", "cli.py", "ui.py", "results.py", "tables.py", "sweeps.py",
-                 "claims.py", "plots"}
+                 "claims.py", "plots", "experiments/_judging.py"}
 
 
 def _source_digest() -> str:
@@ -45,7 +45,7 @@ def _source_digest() -> str:
     h = hashlib.sha1(repr(sorted(OPTIONS.items())).encode())
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
-        if rel.parts[0] in _NOT_COMPILED:
+        if rel.parts[0] in _NOT_COMPILED or rel.as_posix() in _NOT_COMPILED:
             continue
         h.update(str(rel).encode())
         h.update(path.read_bytes())

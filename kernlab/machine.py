@@ -35,6 +35,11 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _read(folder: str, name: str) -> str:
+    with open(os.path.join(folder, name)) as f:
+        return f.read().strip()
+
+
 def cache_sizes() -> dict:
     """Cache sizes by level and type from sysfs, e.g. {'L1d': '32K', 'L2': '1024K'}."""
     sizes = {}
@@ -43,12 +48,10 @@ def cache_sizes() -> dict:
         for entry in sorted(os.listdir(base)):
             if not entry.startswith("index"):
                 continue
-            def read(name):
-                with open(os.path.join(base, entry, name)) as f:
-                    return f.read().strip()
-            kind = read("type")
-            label = f"L{read('level')}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
-            sizes[label] = read("size")
+            folder = os.path.join(base, entry)
+            kind = _read(folder, "type")
+            label = f"L{_read(folder, 'level')}" + {"Data": "d", "Instruction": "i"}.get(kind, "")
+            sizes[label] = _read(folder, "size")
     except OSError:
         pass
     return sizes

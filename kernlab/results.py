@@ -8,6 +8,7 @@ import numpy as np
 
 from .declaration import Check
 
+
 @dataclass
 class Trial:
     per_thread_ops: np.ndarray

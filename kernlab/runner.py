@@ -166,7 +166,8 @@ def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repe
     if sample_every is None:
         sample_every = 1024
     if not isinstance(sample_every, (int, np.integer)) or sample_every < 0 or sample_every > 1 << 24:
-        raise ParamError(f"sample_every must be an integer in [0, {1 << 24}] (0: no latency samples), got {sample_every!r}")
+        raise ParamError(f"sample_every must be an integer in [0, {1 << 24}] (0: no latency samples), "
+                         f"got {sample_every!r}")
     trials = [run_trial(exp, variant, threads, values, duration, sample_every, pin, cancel)
               for _ in range(repeats)]
     return RunResult(exp.name, variant, v.broken, threads, values, duration, trials,

@@ -10,6 +10,7 @@ from .declaration import Experiment, ParamError
 from .runner import run
 from .tables import ResultTable
 
+
 @dataclass(frozen=True)
 class SweepPoint:
     variant: str

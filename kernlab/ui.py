@@ -22,9 +22,9 @@ from .declaration import Experiment, Param, ParamError
 from .experiments import get
 from .machine import usable_cores
 from .plots import ExportError, export_figure, fairness_figure, throughput_figure
+from .runner import Cancelled
 from .sweeps import sweep
 from .tables import ResultTable
-from .runner import Cancelled
 
 
 def param_widget(p: Param) -> W.Widget:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import atomics as A
-from .jit import inline_kernel, kernel
+from .jit import inline_kernel
 from .layout import padded_slots
 
 STREAM_LENGTH = 1 << 16   # keys per thread; a stream is replayed cyclically
@@ -46,7 +46,7 @@ def key_streams(threads: int, n_keys: int, skew: float = 0.0, length: int = STRE
     return scatter[np.minimum(ranks, n_keys - 1)].astype(np.int64)
 
 
-@kernel
+@inline_kernel   # on every op of the table experiments
 def next_key(streams, tid, n):
     """The n-th key of thread tid's stream (cyclic)."""
     return streams[tid, n & (streams.shape[1] - 1)]

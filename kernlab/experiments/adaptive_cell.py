@@ -165,7 +165,8 @@ def _adaptive(table) -> Verdict:
     tail = (" Above 8 bytes the adaptive lock *is* the mutex, so the gain exists only for word-sized "
             "values; a seqlock keeps reads cheap for larger ones.")
     if lo >= 8:
-        return Verdict(says, measured, "holds", "The atomic word beat the mutex by about 10x or more everywhere." + tail)
+        return Verdict(says, measured, "holds",
+                       "The atomic word beat the mutex by about 10x or more everywhere." + tail)
     if hi >= 8:
         return Verdict(says, measured, "partly holds",
                        "About 10x in some mixes, less in others: contention on the one word and the mutex's "

@@ -6,7 +6,6 @@ Shared state (built fresh for every trial):
     packed   per-thread counters 8 bytes apart
     padded   per-thread counters `stride_bytes` apart
 """
-import numpy as np
 
 from ..claims import Claim, Verdict, median_rate
 from ..declaration import Check, Experiment, Param, Variant

@@ -120,7 +120,9 @@ def _lock_loads(state, params, variant_bits):
     procs = params["processes"]
     stripes = 1 << variant_bits
     ids = np.arange(procs, dtype=np.uint64)
-    lock = ((ids * FIBONACCI) >> np.uint64(64 - variant_bits)).astype(np.int64) if variant_bits else np.zeros(procs, np.int64)
+    if not variant_bits:
+        return np.bincount(np.zeros(procs, np.int64), weights=counts, minlength=stripes)
+    lock = ((ids * FIBONACCI) >> np.uint64(64 - variant_bits)).astype(np.int64)   # = stripe_of, vectorised
     return np.bincount(lock, weights=counts, minlength=stripes)
 
 
@@ -180,7 +182,8 @@ def _striping(table) -> Verdict:
     striped = sorted({r.get("param_stripes") for r in rows if r["variant"] == "striped" and r["threads"] == t})
     if striped:
         measured += "; striped " + ", ".join(
-            f"N={n}: {median_rate(table, experiment='fd_striping', variant='striped', threads=t, param_stripes=n) / glob:.2f}x"
+            f"N={n}: "
+            f"{median_rate(table, experiment='fd_striping', variant='striped', threads=t, param_stripes=n) / glob:.2f}x"
             for n in striped)
     if gain >= 1.1:
         return Verdict(says, measured, "holds",

@@ -14,7 +14,9 @@ an open descriptor (unlink and free its record) or open a closed one (a fresh re
     epoch           lock-free: lookups pin an epoch (primitives.epoch) and read the slot;
                     open and close CAS the slot; a closed record waits in its closer's
                     limbo list and is poisoned and freed two epoch advances later
-    epoch_early_free  epoch that frees at once (broken on purpose: readers see poison)
+    epoch_early_free  epoch that frees a closed record the moment it is unlinked, as the
+                    locked variants may (broken on purpose: readers that loaded the
+                    slot before the close see poison)
 
 A stalled reader (``stall_us``) stops between loading a slot and reading its record,
 inside its read section. Locked variants: writers of that table (or shard) wait.
@@ -42,23 +44,21 @@ the rwlock's acquire/release.
 import numpy as np
 
 from .. import atomics as A
-from ..claims import Claim, Verdict, median_rate
-from ..declaration import Check, Experiment, Param, Variant
-from ..jit import inline_kernel, kernel
-from ..layout import aligned_zeros, padded_rows, padded_scalar, padded_slots
-from ..primitives import epoch as E
-from ..primitives.freelist import DATA as FIFO_DATA, HEAD as FIFO_HEAD, TAIL as FIFO_TAIL
-from ..primitives.records import POISON, POISONED, TORN, count_error, error_summary, mix, read_record, write_record
-from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
-from ..primitives.shard_manager import MASK, MODULO, ShardManager, shard_of
+from ..claims import Claim, Verdict
+from ..declaration import Experiment, Param, Variant
 from ..harness import stopping
-from ..workload import chance, key_streams, next_key, rng_states
-from ._read_mostly import (SHARD_CHOICES, key_skew_param, make_series, maybe_stall, read_only_param,
-                           read_ratio_param, sample_series, series_metrics, shard_load, shard_params, stall_param,
-                           update_threshold)
+from ..jit import inline_kernel, kernel
+from ..layout import aligned_zeros, padded_slots
+from ..primitives import epoch as E
+from ..primitives import freelist as F
+from ..primitives.records import POISONED, TORN, count_error, read_record, write_record
+from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
+from ..primitives.shard_manager import shard_of
+from ..workload import chance, next_key
+from . import _judging as J
+from . import _read_mostly as RM
 
-# cfg words
-C_UPDATE, C_SHARDS, C_MODE, C_STALL_NS, C_STALLED, C_THREADS, C_FDS = range(7)
+C_FDS = RM.C_OWN                 # cfg word after the shared ones: descriptors per process
 # state tuple
 META, LOCAL, LIMBO, RECORDS, FREE, SLOTS, LOCKS, KEYS, RNG, ERRORS, APPLIED, SERIES, CFG = range(13)
 
@@ -70,19 +70,14 @@ def _decide(keys, rng, threshold, tid, n):
     """(key, is_toggle, generation) for thread tid's n-th op."""
     key = next_key(keys, tid, n)
     toggle = threshold > 0 and chance(rng, tid, threshold)
-    return key, toggle, n * 1024 + tid + 1          # generation: unique per (thread, op), threads <= 1024
+    return key, toggle, RM.op_generation(tid, n)
 
 
 @inline_kernel
 def _fget(records, errors, tid, key, s):
     """Verify the record behind slot value s (closed: EBADF, nothing to read)."""
-    if s < 0:
-        return
-    if s >= records.shape[0]:
-        count_error(errors, tid, TORN)
-        return
-    outcome, _, _ = read_record(records, s, key)
-    count_error(errors, tid, outcome)
+    if s >= 0:
+        RM.verify_lookup(records, errors, tid, key, s)
 
 
 @kernel
@@ -104,37 +99,36 @@ def _locked_toggle(ctl, slots, records, free, applied, key, gen):
     return 0
 
 
-@inline_kernel
-def _rw_op(ctl, locks, slots, records, free, errors, applied, keys, rng, cfg, tid, n, sharded):
-    key, toggle, gen = _decide(keys, rng, cfg[C_UPDATE], tid, n)
-    row = 1 + (shard_of(key, cfg[C_SHARDS], cfg[C_MODE]) if sharded else key // cfg[C_FDS])
+@inline_kernel   # takes the state tuple: free inlined, ~100 ns as a call (see kernlab.jit)
+def _rw_op(ctl, state, tid, n, sharded):
+    locks, slots, records, cfg = state[LOCKS], state[SLOTS], state[RECORDS], state[CFG]
+    key, toggle, gen = _decide(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
+    row = 1 + (shard_of(key, cfg[RM.C_SHARDS], cfg[RM.C_MODE]) if sharded else key // cfg[C_FDS])
     if toggle:
         spins = write_lock(locks, (row, 0), ctl)
         if spins < 0:
             return -1
-        r = _locked_toggle(ctl, slots, records, free, applied, key, gen)
+        r = _locked_toggle(ctl, slots, records, state[FREE], state[APPLIED], key, gen)
         write_unlock(locks, (row, 0))
         return -1 if r < 0 else spins
     spins = read_lock(locks, (row, 0), ctl)
     if spins < 0:
         return -1
     s = A.load_relaxed(slots, key)                # relaxed: ordered by the read lock
-    maybe_stall(ctl, cfg[C_STALL_NS], cfg[C_STALLED], tid, n)
-    _fget(records, errors, tid, key, s)
+    RM.maybe_stall(ctl, cfg[RM.C_STALL_NS], cfg[RM.C_STALLED], tid, n)
+    _fget(records, state[ERRORS], tid, key, s)
     read_unlock(locks, (row, 0))
     return spins
 
 
 @inline_kernel
 def op_rwlock(ctl, state, tid, n):
-    return _rw_op(ctl, state[LOCKS], state[SLOTS], state[RECORDS], state[FREE], state[ERRORS], state[APPLIED],
-                  state[KEYS], state[RNG], state[CFG], tid, n, False)
+    return _rw_op(ctl, state, tid, n, False)
 
 
 @inline_kernel
 def op_sharded(ctl, state, tid, n):
-    return _rw_op(ctl, state[LOCKS], state[SLOTS], state[RECORDS], state[FREE], state[ERRORS], state[APPLIED],
-                  state[KEYS], state[RNG], state[CFG], tid, n, True)
+    return _rw_op(ctl, state, tid, n, True)
 
 
 # ----------------------------------------------------------------------------- epoch
@@ -142,8 +136,9 @@ def op_sharded(ctl, state, tid, n):
 @kernel
 def _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied, series, threads, tid, key, gen,
                   early):
-    """Lock-free close/open of ``key`` by CAS on its slot; a closed record is retired.
-    Returns CAS retries (+ limbo waits), or -1 if the run stopped."""
+    """Lock-free close/open of ``key`` by CAS on its slot; a closed record is retired
+    (``early``: freed at once, broken on purpose). Returns CAS retries (+ limbo waits),
+    or -1 if the run stopped."""
     E.pin(meta, local, tid)          # we read the record we may unlink: it must not be freed under us
     fresh = np.int64(-1)             # a record we allocated and have not published
     unlinked = np.int64(-1)
@@ -177,6 +172,11 @@ def _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied
         if stopping(ctl):
             E.unpin(local, tid)
             return -1
+    if early and unlinked >= 0:
+        # broken on purpose: freed the moment it is unlinked, as if a lock kept readers
+        # out; readers that loaded the slot before the CAS may still be reading it.
+        E.free_unpublished(records, free, unlinked, ctl)
+        unlinked = -1
     E.unpin(local, tid)              # before retire: retire may wait for the epoch, and a
     #                                  writer pinned while waiting would hold the epoch back itself
     A.fetch_add_relaxed(applied, key, 1)   # relaxed: a count, read after join
@@ -186,9 +186,9 @@ def _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied
         # Sample garbage around the retire too (n = 0 passes the sampler's op filter; its
         # clock still limits it to one sample per interval): a writer waiting on a full
         # limbo list takes no other samples, and the plateau would go unseen.
-        sample_series(series, meta, E.OUTSTANDING, tid, 0)
-        w = E.retire(meta, local, limbo, records, free, tid, threads, unlinked, early, ctl)
-        sample_series(series, meta, E.OUTSTANDING, tid, 0)
+        RM.sample_series(series, meta, E.OUTSTANDING, tid, 0)
+        w = E.retire(meta, local, limbo, records, free, tid, threads, unlinked, ctl)
+        RM.sample_series(series, meta, E.OUTSTANDING, tid, 0)
         if w < 0:
             return -1
         retries += w
@@ -196,34 +196,31 @@ def _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied
 
 
 @inline_kernel
-def _epoch_op(ctl, meta, local, limbo, records, free, slots, errors, applied, keys, rng, cfg, series,
-              tid, n, early):
-    sample_series(series, meta, E.OUTSTANDING, tid, n)
-    key, toggle, gen = _decide(keys, rng, cfg[C_UPDATE], tid, n)
+def _epoch_op(ctl, state, tid, n, early):
+    meta, local, records, slots, series, cfg = \
+        state[META], state[LOCAL], state[RECORDS], state[SLOTS], state[SERIES], state[CFG]
+    RM.sample_series(series, meta, E.OUTSTANDING, tid, n)
+    key, toggle, gen = _decide(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     if toggle:
-        return _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied, series,
-                             cfg[C_THREADS], tid, key, gen, early)
+        return _epoch_toggle(ctl, meta, local, state[LIMBO], records, state[FREE], slots, state[ERRORS],
+                             state[APPLIED], series, cfg[RM.C_THREADS], tid, key, gen, early)
     E.pin(meta, local, tid)
     # acquire: pairs with cas_release in _epoch_toggle (open).
     s = A.load_acquire(slots, key)
-    maybe_stall(ctl, cfg[C_STALL_NS], cfg[C_STALLED], tid, n)
-    _fget(records, errors, tid, key, s)
+    RM.maybe_stall(ctl, cfg[RM.C_STALL_NS], cfg[RM.C_STALLED], tid, n)
+    _fget(records, state[ERRORS], tid, key, s)
     E.unpin(local, tid)
     return 0
 
 
 @inline_kernel
 def op_epoch(ctl, state, tid, n):
-    return _epoch_op(ctl, state[META], state[LOCAL], state[LIMBO], state[RECORDS], state[FREE], state[SLOTS],
-                     state[ERRORS], state[APPLIED], state[KEYS], state[RNG], state[CFG], state[SERIES], tid, n,
-                     False)
+    return _epoch_op(ctl, state, tid, n, False)
 
 
 @inline_kernel
 def op_epoch_early_free(ctl, state, tid, n):
-    return _epoch_op(ctl, state[META], state[LOCAL], state[LIMBO], state[RECORDS], state[FREE], state[SLOTS],
-                     state[ERRORS], state[APPLIED], state[KEYS], state[RNG], state[CFG], state[SERIES], tid, n,
-                     True)
+    return _epoch_op(ctl, state, tid, n, True)
 
 
 # ----------------------------------------------------------------------------- setup / check
@@ -237,115 +234,48 @@ def setup(threads, params):
     procs, fds = params["processes"], params["fds"]
     size = procs * fds
     meta, local, limbo, records, free = E.make_domain(threads, n_records(threads, size), size)
-    keys_ = np.arange(size, dtype=np.int64)
-    records[:size, 0] = keys_
-    records[:size, 1] = 0
-    records[:size, 2] = keys_ + 1                         # open, generation key + 1
-    records[:size, 3] = _sums(keys_)
+    RM.seed_records(records, size)
     slots = aligned_zeros(size, np.int64)
-    slots[:] = keys_                                     # descriptor k -> record k
-    locks = padded_slots(1 + max(procs, max(SHARD_CHOICES)))
-    keys = key_streams(threads, size, params["key_skew"])
-    cfg = padded_scalar()
-    cfg[C_UPDATE] = update_threshold(params)
-    cfg[C_SHARDS] = params["shards"]
-    cfg[C_MODE] = MASK if params["shard_index"] == "mask" else MODULO
-    cfg[C_STALL_NS] = params["stall_us"] * 1000
-    cfg[C_STALLED] = threads - 1
-    cfg[C_THREADS] = threads
+    slots[:] = np.arange(size)                           # descriptor k -> record k
+    locks = padded_slots(1 + max(procs, max(RM.SHARD_CHOICES)))
+    cfg = RM.table_cfg(threads, params)
     cfg[C_FDS] = fds
-    return (meta, local, limbo, records, free, slots, locks, keys, rng_states(threads),
-            padded_rows(threads, 4), np.zeros(size, np.int64), make_series(), cfg)
-
-
-@kernel(_nrt=True)  # allocates its result (setup only)
-def _sums(keys):
-    out = np.empty(len(keys), np.int64)
-    for i in range(len(keys)):
-        out[i] = mix(keys[i], 0, keys[i] + 1)
-    return out
-
-
-@kernel
-def verify_table(slots, records, applied):
-    """Final state: (records not whole, wrong key, state != replay of toggles, first bad key)."""
-    not_whole = 0
-    wrong_key = 0
-    lost = 0
-    first = -1
-    for k in range(slots.shape[0]):
-        s = slots[k]
-        bad = False
-        if s < 0:
-            if -1 - s != applied[k] or (applied[k] & 1) != 1:
-                lost += 1
-                bad = True
-        elif s >= records.shape[0]:
-            not_whole += 1
-            bad = True
-        else:
-            key, count, gen, check = records[s, 0], records[s, 1], records[s, 2], records[s, 3]
-            if key == POISON or check != mix(key, count, gen):
-                not_whole += 1
-                bad = True
-            elif key != k:
-                wrong_key += 1
-                bad = True
-            elif count != applied[k] or (applied[k] & 1) != 0:
-                lost += 1
-                bad = True
-        if bad and first < 0:
-            first = k
-    return not_whole, wrong_key, lost, first
+    return (meta, local, limbo, records, free, slots, locks, *RM.table_workload(threads, size, params), cfg)
 
 
 def record_places(state) -> np.ndarray:
     """Every record id that is published, on the free list or in a limbo list."""
     slots, free, local, limbo = state[SLOTS], state[FREE], state[LOCAL], state[LIMBO]
-    cap = int(free[2])
-    head, tail = int(free[FIFO_HEAD]), int(free[FIFO_TAIL])
-    parts = [slots[slots >= 0], free[FIFO_DATA + (np.arange(head, tail) % cap)]]
-    lcap = limbo.shape[1]
+    head, tail, cap = int(free[F.HEAD]), int(free[F.TAIL]), int(free[F.CAPACITY])
+    parts = [slots[slots >= 0], free[F.DATA + (np.arange(head, tail) % cap)]]
     for t in range(limbo.shape[0]):
         h, tl = int(local[t, E.LIMBO_HEAD]), int(local[t, E.LIMBO_TAIL])
-        parts.append(limbo[t, np.arange(h, tl) % lcap, 0])
+        parts.append(limbo[t, np.arange(h, tl) % limbo.shape[1], 0])
     return np.concatenate(parts)
 
 
 def check(state, per_thread_ops, params):
-    seen = error_summary(state[ERRORS])
-    not_whole, wrong_key, lost, first = verify_table(state[SLOTS], state[RECORDS], state[APPLIED])
+    final = RM.verify_final_table(state[SLOTS], state[RECORDS], state[APPLIED], True)
+    problems = RM.lookup_problems(state[ERRORS]) + RM.final_table_problems(
+        final, "final tables", "key", "descriptors whose state does not replay their committed opens/closes")
     places = record_places(state)
     doubled = int(len(places) - len(np.unique(places)))
-    toggles = int(state[APPLIED].sum())
-    problems = [f"{v:,} {k.replace('_seen', '')} lookups" for k, v in seen.items() if v]
-    if not_whole or wrong_key:
-        problems.append(f"{not_whole + wrong_key:,} broken records in the final tables (first key {first})")
-    if lost:
-        problems.append(f"{lost:,} descriptors whose state does not replay their committed opens/closes "
-                        f"(first key {first})")
     if doubled:
         problems.append(f"{doubled:,} record ids in two places at once (published, free, limbo): a double free")
-    if problems:
-        return Check(False, "; ".join(problems))
-    lookups = int(per_thread_ops.sum()) - toggles
-    return Check(True, f"{lookups:,} lookups saw whole records, no poison; final tables = replay of "
-                       f"{toggles:,} opens/closes; no record in two places")
+    toggles = int(state[APPLIED].sum())
+    return RM.verdict(problems, f"{int(per_thread_ops.sum()) - toggles:,} lookups saw whole records, no poison; "
+                                f"final tables = replay of {toggles:,} opens/closes; no record in two places")
 
 
 def metrics(state, per_thread_ops, per_thread_aux, params):
     meta = state[META]
     ops = int(per_thread_ops.sum())
     toggles = int(state[APPLIED].sum())
-    threads = state[LIMBO].shape[0]
-    out = {"toggles": toggles, "lookups": ops - toggles, "aux_per_op": float(per_thread_aux.sum() / max(ops, 1)),
-           **error_summary(state[ERRORS]),
-           "garbage_outstanding_final": int(meta[E.OUTSTANDING]), "freed": int(meta[E.FREED]),
+    own = {"garbage_outstanding_final": int(meta[E.OUTSTANDING]), "freed": int(meta[E.FREED]),
            "epoch_advances": int(meta[E.ADVANCES]), "writer_wait_ms": float(meta[E.WAIT_NS] / 1e6),
-           "garbage_peak": int(meta[E.PEAK]), "garbage_bound": threads * E.LIMBO_CAPACITY}
-    out.update(series_metrics(state[SERIES], "garbage"))
-    out.update(shard_load(state[KEYS], params["shards"]))
-    return out
+           "garbage_peak": int(meta[E.PEAK]), "garbage_bound": state[LIMBO].shape[0] * E.LIMBO_CAPACITY}
+    return RM.table_metrics({"toggles": toggles, "lookups": ops - toggles}, state[ERRORS], state[KEYS],
+                            state[SERIES], ops, per_thread_aux, own, params["shards"])
 
 
 EXPERIMENT = Experiment(
@@ -354,20 +284,20 @@ EXPERIMENT = Experiment(
     help="Threads look up file descriptors (verifying the open-file record they find); a share "
          "1 - read_ratio of operations opens or closes one.",
     params=(
-        read_ratio_param(),
+        RM.read_ratio_param(),
         Param("processes", int, 16, "number of processes (one FD table each)", low=1, high=256),
         Param("fds", int, 64, "descriptors per process", low=16, high=4096, log_scale=True),
-        key_skew_param(),
-        *shard_params(),
-        stall_param(),
-        read_only_param(),
+        RM.key_skew_param(),
+        *RM.shard_params(),
+        RM.stall_param(),
+        RM.read_only_param(),
     ),
     variants=(
         Variant("rwlock", op_rwlock, "one reader-writer lock per process table; closes free at once"),
         Variant("sharded", op_sharded, "DashMap-style: a reader-writer lock per shard of all descriptors"),
         Variant("epoch", op_epoch, "lock-free lookups inside an epoch pin; CAS open/close; limbo lists"),
-        Variant("epoch_early_free", op_epoch_early_free, "epoch that frees closed records at once "
-                "(broken on purpose)", broken=True),
+        Variant("epoch_early_free", op_epoch_early_free, "epoch that frees a closed record the moment it is "
+                "unlinked (broken on purpose)", broken=True),
     ),
     setup=setup,
     check=check,
@@ -380,97 +310,36 @@ EXPERIMENT = Experiment(
 # ----------------------------------------------------------------------------- claims
 
 EPOCH_SAYS = "Epoch-based FD lookups are 30-50% faster than a DashMap-style sharded map for hot descriptors."
+CONDITIONS = ("read_ratio", "read_only", "processes", "fds", "key_skew", "stall_us", "shards", "shard_index")
 
 
 def _epoch_vs_sharded(table) -> Verdict:
-    says = EPOCH_SAYS
-    rows = [r for r in table.rows if r["experiment"] == "fd_table" and not r.get("oversubscribed")]
-    threads = sorted({r["threads"] for r in rows if r["variant"] == "epoch"}
-                     & {r["threads"] for r in rows if r["variant"] == "sharded"})
-    if not threads:
-        return Verdict(says, "needs epoch and sharded rows at the same thread count", "not measured",
-                       "Run both variants first.")
+    pair = ("epoch", "sharded")
+    # "for hot descriptors": the most skewed keys measured, then the most read-heavy mix
+    cond, rows = J.pick_group(J.experiment_rows(table, "fd_table", pair), CONDITIONS, pair,
+                              lambda c, rs: (c["key_skew"] or 0.0, J.read_share(c), len(J.thread_counts(rs, pair))))
     parts, gains = [], []
-    for t in threads:
-        e = median_rate(table, experiment="fd_table", variant="epoch", threads=t)
-        s = median_rate(table, experiment="fd_table", variant="sharded", threads=t)
-        gains.append(e / s - 1)
-        parts.append(f"{t} thread{'s' if t > 1 else ''}: epoch {e / s - 1:+.0%} vs sharded")
-    r0 = rows[0]
-    measured = "; ".join(parts) + (f" (read_ratio {r0.get('param_read_ratio')}, key_skew "
-                                   f"{r0.get('param_key_skew')}, {r0.get('param_processes')} x "
-                                   f"{r0.get('param_fds')} descriptors)")
-    best = max(gains)
+    for t in J.thread_counts(rows, pair):
+        e, s = J.median_of(rows, "epoch", t), J.median_of(rows, "sharded", t)
+        if e and s:
+            gains.append(e / s - 1)
+            parts.append(f"{J.plural(t)}: epoch {e / s - 1:+.0%} vs sharded")
+    if not gains:
+        return Verdict(EPOCH_SAYS, "needs epoch and sharded rows at the same thread count and parameters",
+                       "not measured", "Run both variants first.")
+    measured = "; ".join(parts) + f" ({J.conditions_text(cond)})"
     if min(gains) >= 0.3:
-        return Verdict(says, measured, "holds",
+        return Verdict(EPOCH_SAYS, measured, "holds",
                        "Epoch lookups beat the sharded map by at least the claimed margin at every thread count "
-                       "measured" + (" (by more than claimed at some)." if best > 0.5 else "."))
-    if best > 0.05:
-        return Verdict(says, measured, "partly holds",
+                       "measured" + (" (by more than claimed at some)." if max(gains) > 0.5 else "."))
+    if max(gains) > 0.05:
+        return Verdict(EPOCH_SAYS, measured, "partly holds",
                        "Epoch lookups are faster, but not by the claimed margin at every thread count: a pin "
                        "costs a full fence, an uncontended reader lock one atomic; the gap grows with the "
                        "number of cores sharing a hot shard's lock line.")
-    return Verdict(says, measured, "does not hold",
+    return Verdict(EPOCH_SAYS, measured, "does not hold",
                    "Epoch lookups were not faster here: with few cores the pin's fence costs about what an "
                    "uncontended shard lock costs.")
 
 
-# The sharded-slot claims are judged on any experiment with a `sharded` variant and the
-# shards / shard_index parameters (process_table and fd_table both have them).
-MASK_SAYS = "Power-of-two shard counts pay: the shard index is a mask (one AND) instead of a division."
-PROFILE_SAYS = ("Shard counts from the workload profile (high contention: 4x the CPUs, rounded up to a power "
-                "of two) suit contended tables.")
-
-
-def _sharded_rows(table):
-    return [r for r in table.rows if r["variant"] == "sharded" and not r.get("oversubscribed")]
-
-
-def _mask_vs_modulo(table) -> Verdict:
-    rows = _sharded_rows(table)
-    modes = {r.get("param_shard_index") for r in rows}
-    if not {"mask", "modulo"} <= modes:
-        return Verdict(MASK_SAYS, "needs sharded rows with shard_index mask and modulo", "not measured",
-                       "Sweep shard_index first.")
-    exp, t = rows[0]["experiment"], max(r["threads"] for r in rows)
-    at = lambda m: median_rate(table, experiment=exp, variant="sharded", threads=t, param_shard_index=m)
-    gain = at("mask") / at("modulo") - 1
-    measured = f"{exp}, {t} threads, {rows[0].get('param_shards')} shards: mask {gain:+.1%} vs modulo"
-    if gain >= 0.05:
-        return Verdict(MASK_SAYS, measured, "holds", "The division is on the lookup's critical path and shows.")
-    if gain > -0.03:
-        return Verdict(MASK_SAYS, measured, "partly holds",
-                       "Masking is not slower, but the saving is within noise here: one division (tens of "
-                       "cycles) hides behind the atomic read-modify-write of the shard's lock and the record "
-                       "loads. It matters for lock-free shards, where the division is most of the work.")
-    return Verdict(MASK_SAYS, measured, "does not hold", "Modulo was faster here; rerun with more repeats.")
-
-
-def _profile_pick(table) -> Verdict:
-    rows = _sharded_rows(table)
-    counts = sorted({r.get("param_shards") for r in rows if r.get("param_shards") is not None})
-    pick = ShardManager.shards("high")
-    if len(counts) < 3 or pick not in counts:
-        return Verdict(PROFILE_SAYS, f"needs a shards sweep including ShardManager's pick ({pick}) here",
-                       "not measured", "Sweep shards first.")
-    exp, t = rows[0]["experiment"], max(r["threads"] for r in rows)
-    rate = {c: median_rate(table, experiment=exp, variant="sharded", threads=t, param_shards=c) for c in counts}
-    rate = {c: v for c, v in rate.items() if v}
-    best = max(rate, key=rate.get)
-    share = rate[pick] / rate[best]
-    measured = (f"{exp}, {t} threads: ShardManager's high-contention pick ({pick} shards) reaches {share:.0%} of "
-                f"the best shard count measured ({best}); 1 shard reaches {rate.get(1, float('nan')) / rate[best]:.0%}")
-    if share >= 0.9:
-        return Verdict(PROFILE_SAYS, measured, "holds",
-                       "The profile's count is as good as the best one measured: past a few shards per thread "
-                       "the locks stop colliding, and more shards only cost memory.")
-    return Verdict(PROFILE_SAYS, measured, "partly holds" if share >= 0.75 else "does not hold",
-                   "Another shard count did clearly better here; the profile is a rule of thumb, not a "
-                   "measurement of this table.")
-
-
-CLAIMS = (
-    Claim("epoch-fd-lookups", "Tier 2, item 6", EPOCH_SAYS, "fd_table", _epoch_vs_sharded),
-    Claim("shard-mask-vs-modulo", "Tier 1, item 5", MASK_SAYS, "process_table", _mask_vs_modulo),
-    Claim("shard-profile-high", "Tier 1, item 5", PROFILE_SAYS, "process_table", _profile_pick),
-)
+CLAIMS = (Claim("epoch-fd-lookups", "Tier 2, item 6", EPOCH_SAYS, "fd_table", _epoch_vs_sharded),)

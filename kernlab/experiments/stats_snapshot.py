@@ -40,17 +40,18 @@ the publish CAS is release (the new version's fields before its index) and pairs
 import numpy as np
 
 from .. import atomics as A
-from ..claims import Claim, Verdict, median_rate
-from ..declaration import Check, Experiment, Param, Variant
+from ..claims import Claim, Verdict
+from ..declaration import Experiment, Param, Variant
+from ..harness import stopping
 from ..jit import inline_kernel
 from ..layout import aligned_zeros, padded_rows, padded_scalar
 from ..primitives import rcu
 from ..primitives import seqlock as SL
 from ..primitives.records import POISON
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
-from ..harness import stopping
 from ..workload import chance, rng_states
-from ._read_mostly import read_only_param, read_ratio_param, update_threshold
+from . import _judging as J
+from ._read_mostly import read_only_param, read_ratio_param, update_threshold, verdict
 
 MAX_FIELDS = 64
 # cfg words
@@ -175,8 +176,7 @@ def op_unsync(ctl, state, tid, n):
 @inline_kernel
 def _rcu_write(ctl, meta, qs, versions, records, vfree, rfree, queue, refs, rows, k, threads, tid):
     """Copy-update-publish: value + 1 into a fresh version, CAS it in, retire the old one."""
-    v_new, _ = rcu.alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, False,
-                         False, ctl)
+    v_new, _ = rcu.alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, False, ctl)
     if v_new < 0:
         return -1
     retries = 0
@@ -193,9 +193,7 @@ def _rcu_write(ctl, meta, qs, versions, records, vfree, rfree, queue, refs, rows
         if stopping(ctl):
             return -1
     _bump(rows, tid, R_WRITES)
-    if not rcu.retire(meta, queue, cur, -1, ctl):
-        return -1
-    return retries
+    return retries if rcu.retire(meta, queue, cur, -1, ctl) else -1
 
 
 @inline_kernel
@@ -257,22 +255,17 @@ def check(state, per_thread_ops, params):
     block = final_block(state, params)
     value = int(block[0])
     whole = all(int(block[i]) == int(SL.field_value(value, i)) for i in range(len(block)))
-    problems = []
-    if c["torn_seen"]:
-        problems.append(f"{c['torn_seen']:,} torn snapshots (fields from different updates)")
-    if c["poison_seen"]:
-        problems.append(f"{c['poison_seen']:,} snapshots of a reclaimed (poisoned) version")
-    if c["backwards_seen"]:
-        problems.append(f"{c['backwards_seen']:,} snapshots older than the same thread's previous one")
+    problems = [f"{c[key]:,} {what}" for key, what in (
+        ("torn_seen", "torn snapshots (fields from different updates)"),
+        ("poison_seen", "snapshots of a reclaimed (poisoned) version"),
+        ("backwards_seen", "snapshots older than the same thread's previous one")) if c[key]]
     if not whole:
         problems.append("the final block is torn")
     elif value != c["writes"]:
         problems.append(f"the final block counts {value:,} updates, {c['writes']:,} were committed")
-    if problems:
-        return Check(False, "; ".join(problems))
     reads = int(per_thread_ops.sum()) - c["writes"]
-    return Check(True, f"{reads:,} snapshots of {params['fields']} fields, none torn or going back; "
-                       f"final block = {c['writes']:,} updates")
+    return verdict(problems, f"{reads:,} snapshots of {params['fields']} fields, none torn or going back; "
+                             f"final block = {c['writes']:,} updates")
 
 
 def metrics(state, per_thread_ops, per_thread_aux, params):
@@ -321,34 +314,33 @@ SEQLOCK_SAYS = "Seqlock reads have zero overhead: a sequence-number check and no
 
 
 def _seqlock_overhead(table) -> Verdict:
-    says = SEQLOCK_SAYS
-    rows = [r for r in table.rows if r["experiment"] == "stats_snapshot" and not r.get("oversubscribed")]
-    threads = sorted({r["threads"] for r in rows if r["variant"] == "seqlock"}
-                     & {r["threads"] for r in rows if r["variant"] == "unsync"})
-    if not threads:
-        return Verdict(says, "needs seqlock and unsync rows at the same thread count (read_only)", "not measured",
-                       "Run seqlock and unsync with read_only first.")
+    trio = ("seqlock", "unsync", "locked")
+    # the claim is about reads: no writer if measured (read_only), else the most read-heavy mix
+    cond, rows = J.pick_group(J.experiment_rows(table, "stats_snapshot", trio),
+                              ("fields", "read_only", "read_ratio", "writers"), trio[:2],
+                              lambda c, rs: (J.read_share(c), len(J.thread_counts(rs, trio[:2]))))
     parts, ratios = [], []
-    for t in threads:
-        at = lambda v: median_rate(table, experiment="stats_snapshot", variant=v, threads=t)
-        s, u, lk = at("seqlock"), at("unsync"), at("locked")
-        ratios.append(s / u)
-        parts.append(f"{t} thread{'s' if t > 1 else ''}: seqlock reads at {s / u:.2f}x the rate of an "
-                     f"unsynchronized copy" + (f" and {s / lk:.2f}x the locked rate" if lk else ""))
-    r0 = rows[0]
-    measured = "; ".join(parts) + (f" (fields {r0.get('param_fields')}, "
-                                   f"{'no writer' if r0.get('param_read_only') else 'read_ratio ' + str(r0.get('param_read_ratio'))})")
-    worst = min(ratios)
-    if worst >= 0.9:
-        return Verdict(says, measured, "holds",
+    for t in J.thread_counts(rows, trio[:2]):
+        s, u, lk = (J.median_of(rows, v, t) for v in trio)
+        if s and u:
+            ratios.append(s / u)
+            parts.append(f"{J.plural(t)}: seqlock reads at {s / u:.2f}x the rate of an unsynchronized copy"
+                         + (f" and {s / lk:.2f}x the locked rate" if lk else ""))
+    if not ratios:
+        return Verdict(SEQLOCK_SAYS, "needs seqlock and unsync rows at the same thread count (read_only)",
+                       "not measured", "Run seqlock and unsync with read_only first.")
+    shown = {"fields": cond["fields"]} if cond["read_only"] else {k: v for k, v in cond.items() if k != "read_only"}
+    measured = "; ".join(parts) + f" ({J.conditions_text(shown)}{', no writer' if cond['read_only'] else ''})"
+    if min(ratios) >= 0.9:
+        return Verdict(SEQLOCK_SAYS, measured, "holds",
                        "With no writer a seqlock read costs about what an unsynchronized copy costs: two loads "
                        "of a sequence word that stays in every reader's cache, and no shared writes.")
-    if worst >= 1 / 1.5:
-        return Verdict(says, measured, "partly holds",
+    if min(ratios) >= 1 / 1.5:
+        return Verdict(SEQLOCK_SAYS, measured, "partly holds",
                        "Close to a plain copy, but not free: the two sequence loads and the ordering they "
                        "impose are measurable against a copy this small. With a writer running, readers also "
                        "retry (see retries_per_read).")
-    return Verdict(says, measured, "does not hold",
+    return Verdict(SEQLOCK_SAYS, measured, "does not hold",
                    "Seqlock reads cost clearly more than a plain copy here; check whether a writer was running "
                    "(retries) or the block is tiny.")
 

@@ -21,8 +21,10 @@ Algorithm
     without bound instead; here the bound is the point, and ``OUTSTANDING`` (garbage
     waiting) is reported over time.
 
-    ``early=True`` frees at once, without waiting for the epoch: broken on purpose, to
-    prove the readers' poison checks catch a premature free.
+    ``free_unpublished`` frees at once. It is correct only for a record no reader can
+    hold (never published, or unlinked under a lock that excludes its readers); called
+    on a record unlinked under epoch protection it is the premature free, broken on
+    purpose (fd_table's ``epoch_early_free``), that the readers' poison checks catch.
 
 Invariants
     A record retired in epoch ``e`` is freed only when the global epoch is >= e + 2,
@@ -60,12 +62,13 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..jit import inline_kernel, kernel
 from ..harness import backoff, should_abandon
+from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, field_offsets, padded_fields, padded_slots
-from .freelist import LOCK as FREE_LOCK, fifo_pop, fifo_push, make_fifo
-from .records import POISON, RECORD_FIELDS, poison_record
+from .freelist import LOCK as FREE_LOCK
+from .freelist import fifo_pop, fifo_push, make_fifo
 from .locks import ttas_acquire, ttas_release
+from .records import POISON, RECORD_FIELDS, poison_record
 
 # meta: one padded field each, so readers' hot words never share a line with writers'.
 GLOBAL, LOCK, OUTSTANDING, ADVANCES, WAIT_NS, FREED, PEAK = field_offsets(7)
@@ -125,7 +128,7 @@ def try_advance(meta, local, threads):
 
 
 @kernel
-def collect(meta, local, limbo, records, free, tid, threads, early, ctl):
+def collect(meta, local, limbo, records, free, tid, threads, ctl):
     """Free thread tid's limbo records whose epoch has expired; returns how many."""
     g = try_advance(meta, local, threads)
     cap = limbo.shape[1]
@@ -135,7 +138,7 @@ def collect(meta, local, limbo, records, free, tid, threads, early, ctl):
     tail = A.load_relaxed(local, (tid, LIMBO_TAIL))
     while head != tail:
         e = head % cap
-        if not early and limbo[tid, e, 1] + 2 > g:
+        if limbo[tid, e, 1] + 2 > g:
             break
         r = limbo[tid, e, 0]
         if ttas_acquire(free, FREE_LOCK, ctl) < 0:
@@ -166,14 +169,14 @@ def _note_peak(meta, value):
 
 
 @kernel
-def retire(meta, local, limbo, records, free, tid, threads, r, early, ctl):
+def retire(meta, local, limbo, records, free, tid, threads, r, ctl):
     """Retire record r (already unlinked). Waits while tid's limbo list is full.
     Returns spins waited, or -1 if the run stopped (r then leaks, harmlessly)."""
     cap = limbo.shape[1]
     spins = 0
     waited_from = np.int64(0)
     while A.load_relaxed(local, (tid, LIMBO_TAIL)) - A.load_relaxed(local, (tid, LIMBO_HEAD)) >= cap:
-        collect(meta, local, limbo, records, free, tid, threads, early, ctl)
+        collect(meta, local, limbo, records, free, tid, threads, ctl)
         if A.load_relaxed(local, (tid, LIMBO_TAIL)) - A.load_relaxed(local, (tid, LIMBO_HEAD)) < cap:
             break
         if waited_from == 0:
@@ -192,7 +195,7 @@ def retire(meta, local, limbo, records, free, tid, threads, r, early, ctl):
     limbo[tid, tail % cap, 1] = e
     A.store_relaxed(local, (tid, LIMBO_TAIL), tail + 1)
     _note_peak(meta, A.fetch_add_relaxed(meta, OUTSTANDING, 1) + 1)   # relaxed: a statistic for the sampler
-    collect(meta, local, limbo, records, free, tid, threads, early, ctl)
+    collect(meta, local, limbo, records, free, tid, threads, ctl)
     return spins
 
 

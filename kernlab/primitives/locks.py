@@ -67,15 +67,15 @@ Progress guarantee
 
 References
     Anderson, IEEE TPDS 1990 (TAS/TTAS, backoff); Herlihy & Shavit, The Art of
-    Multiprocessor Programming, ch. 7 (TTASLock, BackoffLock); crossbeam-utils ``Backoff``; Mellor-Crummey & Scott, "Algorithms
-    for scalable synchronization on shared-memory multiprocessors", ACM TOCS 1991
-    (ticket, MCS); Drepper, "Futexes Are Tricky" (2011), mutex #3; Concurrency Kit
+    Multiprocessor Programming, ch. 7 (TTASLock, BackoffLock); crossbeam-utils ``Backoff``;
+    Mellor-Crummey & Scott, "Algorithms for scalable synchronization on shared-memory
+    multiprocessors", ACM TOCS 1991 (ticket, MCS); Drepper, "Futexes Are Tricky" (2011), mutex #3; Concurrency Kit
     ``ck_spinlock_{fas,cas,ticket,mcs}``; Linux ``kernel/locking/mcs_spinlock.h``.
 """
 from .. import atomics as A
+from ..harness import backoff, should_abandon
 from ..jit import inline_kernel, kernel
 from ..layout import field_offsets
-from ..harness import backoff, should_abandon
 
 # Acquire and release are inline_kernels (see jit): on the uncontended path a lock is a
 # handful of instructions, and a call that passes the lock's arrays field by field would

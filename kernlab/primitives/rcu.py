@@ -26,13 +26,17 @@ Algorithm
     state as they spin. Memory stays bounded; update throughput pays instead. The
     garbage outstanding (retired, not yet reclaimed) is counted in ``OUTSTANDING``.
 
-    ``early=True`` reclaims without waiting for the grace period: broken on purpose,
-    so that tests can prove the readers' poison checks catch a premature free.
+    ``free_at_once`` is the classic bug, broken on purpose: it poisons and frees the
+    version (and record) a writer has just replaced, at once, with no grace period
+    (``rcu_assign_pointer(p, new); kfree(old)`` without ``synchronize_rcu()``), while
+    readers that dereferenced it before the publication may still be reading it. It
+    lets tests prove that the readers' poison checks catch a premature free.
 
 Invariants
     An object is reclaimed only after every thread's ``qs`` reached its stamp, i.e.
-    after every read section that could have dereferenced it has ended. A version is
-    in exactly one place: current, a free list, the retire queue, or a writer's hands.
+    after every read section that could have dereferenced it has ended
+    (``free_at_once`` breaks exactly this). A version is in exactly one place:
+    current, a free list, the retire queue, or a writer's hands.
     ``OUTSTANDING`` = length of the retire queue <= ``n_versions``.
 
 Memory ordering
@@ -65,12 +69,12 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..jit import inline_kernel, kernel
 from ..harness import backoff, should_abandon
+from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, field_offsets, padded_fields, padded_slots
 from .freelist import fifo_len, fifo_pop, fifo_push, make_fifo
-from .records import POISON, RECORD_FIELDS, poison_record
 from .locks import ttas_acquire, ttas_release
+from .records import POISON, RECORD_FIELDS, poison_record
 
 # meta: one field per 128 bytes, so readers' hot words never share a line with writers'.
 GP_CTR, CURRENT, LOCK, OUTSTANDING, WAIT_NS, RECLAIMED, BAD_RECLAIM, QHEAD = field_offsets(8)
@@ -136,28 +140,22 @@ def grace_period_elapsed(qs, stamp, threads):
 
 
 @kernel
-def reclaim(meta, qs, versions, records, vfree, rfree, queue, refs, threads, early):
-    """Reclaim every retired object whose grace period has ended (all of them if
-    ``early``): poison it and append it to its free list. Caller holds LOCK."""
+def reclaim(meta, qs, versions, records, vfree, rfree, queue, refs, threads):
+    """Reclaim every retired object whose grace period has ended: poison it and
+    append it to its free list. Caller holds LOCK."""
     n = 0
     cap = queue.shape[0]
     while meta[QHEAD] != meta[QTAIL]:
         e = meta[QHEAD] % cap
         v = queue[e, 0]
         r = queue[e, 1]
-        if not early and not grace_period_elapsed(qs, queue[e, 2], threads):
+        if not grace_period_elapsed(qs, queue[e, 2], threads):
             break
         # acquire: pairs with fetch_sub_release in the rcu_refcount reader. After a grace
         # period no reader can be inside; a non-zero count means reclamation came too early.
         if A.load_acquire(refs, (v, 0)) != 0:
             A.fetch_add_relaxed(meta, BAD_RECLAIM, 1)  # relaxed: a statistic
-        for j in range(versions.shape[1]):
-            # relaxed: no reader may legitimately see this (grace period over); one that does sees POISON.
-            A.store_relaxed(versions, (v, j), POISON)
-        fifo_push(vfree, v)
-        if r >= 0:
-            poison_record(records, r)
-            fifo_push(rfree, r)
+        _poison_and_free(versions, records, vfree, rfree, v, r)
         meta[QHEAD] += 1
         A.fetch_sub_relaxed(meta, OUTSTANDING, 1)   # relaxed: a statistic for the sampler
         A.fetch_add_relaxed(meta, RECLAIMED, 1)
@@ -166,7 +164,35 @@ def reclaim(meta, qs, versions, records, vfree, rfree, queue, refs, threads, ear
 
 
 @kernel
-def alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, need_record, early, ctl):
+def _poison_and_free(versions, records, vfree, rfree, v, r):
+    """Poison version v (and record r, unless -1) and append them to the free lists.
+    Caller holds LOCK."""
+    for j in range(versions.shape[1]):
+        # relaxed: no reader may legitimately see this (its grace period is over, unless
+        # free_at_once broke the rule); one that does sees POISON.
+        A.store_relaxed(versions, (v, j), POISON)
+    fifo_push(vfree, v)
+    if r >= 0:
+        poison_record(records, r)
+        fifo_push(rfree, r)
+
+
+@kernel
+def free_at_once(meta, versions, records, vfree, rfree, v, r, ctl):
+    """Broken on purpose: poison and free the version v (and record r, or -1) that was
+    just replaced, without waiting for a grace period. Readers that dereferenced it
+    before the publication may still be reading it and will see POISON, or a reused
+    buffer. False if the run stopped first."""
+    if ttas_acquire(meta, LOCK, ctl) < 0:
+        return False
+    _poison_and_free(versions, records, vfree, rfree, v, r)
+    A.fetch_add_relaxed(meta, RECLAIMED, 1)   # relaxed: a statistic
+    ttas_release(meta, LOCK)
+    return True
+
+
+@kernel
+def alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, need_record, ctl):
     """A free version (and record if ``need_record``): ``(v, r)``; ``(-1, -1)`` if the
     run stopped while waiting for a grace period. Call it before dereferencing: the
     caller must hold no reference, because it announces quiescent points while it waits."""
@@ -176,7 +202,7 @@ def alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, 
         quiescent(meta, qs, tid)
         if ttas_acquire(meta, LOCK, ctl) < 0:
             return -1, -1
-        reclaim(meta, qs, versions, records, vfree, rfree, queue, refs, threads, early)
+        reclaim(meta, qs, versions, records, vfree, rfree, queue, refs, threads)
         v = np.int64(-1)
         r = np.int64(-1)
         if fifo_len(vfree) > 0 and (not need_record or fifo_len(rfree) > 0):

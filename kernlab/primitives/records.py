@@ -24,7 +24,8 @@ Memory ordering
     *detected* rather than being undefined behaviour.
 
 Progress guarantee
-    Wait-free: a fixed number of loads or stores.
+    Wait-free: a fixed number of loads or stores. The read side (``read_record``,
+    ``mix``, ``count_error``) runs on every lookup and is inlined into its caller.
 
 References
     Concurrency Kit's regressions (self-checking seqlock payloads); liburcu's tests
@@ -33,7 +34,7 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..jit import kernel
+from ..jit import inline_kernel, kernel
 from ..workload import FIBONACCI
 
 RECORD_FIELDS = 4
@@ -46,7 +47,7 @@ FOUND, ABSENT, TORN, POISONED, WRONG_KEY = 0, 1, 2, 3, 4
 ERR_TORN, ERR_POISON, ERR_WRONG_KEY = 0, 1, 2
 
 
-@kernel
+@inline_kernel   # on every lookup (read_record), as are read_record and count_error
 def mix(key, seq, gen):
     """A 64-bit hash of the three payload words (splitmix64 finaliser)."""
     z = np.uint64(key) * FIBONACCI ^ np.uint64(seq) * np.uint64(0xBF58476D1CE4E5B9) \
@@ -72,7 +73,7 @@ def poison_record(records, r):
         A.store_relaxed(records, (r, f), POISON)
 
 
-@kernel
+@inline_kernel
 def read_record(records, r, key):
     """Copy and verify record ``r`` found under ``key``: (outcome, seq, gen).
     outcome is FOUND / ABSENT (a tombstone) / TORN / POISONED / WRONG_KEY."""
@@ -90,7 +91,7 @@ def read_record(records, r, key):
     return (FOUND if gen > 0 else ABSENT), seq, gen
 
 
-@kernel
+@inline_kernel
 def count_error(errors, tid, outcome):
     """Tally a bad outcome in thread tid's own error row (single writer: relaxed)."""
     col = -1

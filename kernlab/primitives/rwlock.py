@@ -9,12 +9,17 @@ Algorithm
                 held (one atomic on the fast path). Otherwise take the increment back
                 and spin *reading* the word until both writer bits clear, then retry.
     read_unlock: ``fetch_sub(READER)``.
-    write_lock: claim the writer intent by CAS-ing ``WAITING`` into a word with no
-                writer bits (this orders writers among themselves), then wait until
-                the reader count is zero and CAS ``WAITING`` -> ``WRITER``.
+    write_lock: if the word is 0 (no reader, no writer), CAS 0 -> ``WRITER`` and done
+                (the uncontended fast path). Otherwise claim the writer intent by
+                CAS-ing ``WAITING`` into a word with no writer bits (this orders
+                writers among themselves), then wait until the reader count is zero
+                and CAS ``WAITING`` -> ``WRITER``.
     write_unlock: clear ``WRITER`` with ``fetch_and`` (not a plain store: a reader
                 may be in the middle of its take-back, and a store of 0 would erase
                 its increment and let the count go negative).
+
+    The uncontended paths (one atomic each) are inlined into the caller; the spin
+    loops are separate ``_contended`` kernels, called only when the first try fails.
 
     **Writer preference, and why.** In a read-mostly table (1000 reads per write) the
     read sections of different threads overlap almost all the time; a reader-preferring
@@ -33,7 +38,7 @@ Memory ordering
     A reader's ``fetch_add_acquire`` pairs with the writer's ``fetch_and_release`` in
     ``write_unlock``: the reader sees the previous writer's updates. A reader's
     ``fetch_sub_release`` in ``read_unlock`` pairs with the writer's
-    ``cas_acquire`` (WAITING -> WRITER): everything the reader read happens before the
+    ``cas_acquire`` (WAITING -> WRITER, or 0 -> WRITER on the fast path): everything the reader read happens before the
     writer's writes (no reader can see a write of the section that follows it). The
     intent CAS is relaxed: it only orders writers against each other, and the acquire
     CAS that follows is the synchronizing step. Spinning loads are relaxed hints.
@@ -50,45 +55,67 @@ References
     and backing out; Herlihy & Shavit, ch. 8.3.
 """
 from .. import atomics as A
-from ..jit import kernel
 from ..harness import should_abandon
+from ..jit import inline_kernel, kernel
 
 WRITER = 1
 WAITING = 2
 WRITER_BITS = WRITER | WAITING
 READER = 4
 
+# The uncontended paths are inline_kernels (as locks.ttas_acquire): a read lock is one
+# atomic add, and a call passing the lock array field by field would cost more than the
+# lock (see kernlab.jit). Every spin loop stays out of line, in a ``_contended`` kernel.
 
-@kernel
+
+@inline_kernel
 def read_lock(lock, i, ctl):
     """Take lock[i] for reading; returns spins waited, or -1 if the run stopped."""
+    # acquire: pairs with fetch_and_release in write_unlock.
+    if (A.fetch_add_acquire(lock, i, READER) & WRITER_BITS) == 0:
+        return 0
+    return _read_lock_contended(lock, i, ctl)
+
+
+@kernel
+def _read_lock_contended(lock, i, ctl):
+    """The fast path's increment met a writer bit: take it back, wait, try again."""
     spins = 0
     while True:
-        # acquire: pairs with fetch_and_release in write_unlock.
-        old = A.fetch_add_acquire(lock, i, READER)
-        if (old & WRITER_BITS) == 0:
-            return spins
         # relaxed: we did not enter; nothing to publish.
         A.fetch_sub_relaxed(lock, i, READER)
-        # relaxed: a hint for when to retry; the fetch_add above synchronizes.
+        # relaxed: a hint for when to retry; the fetch_add below synchronizes.
         while (A.load_relaxed(lock, i) & WRITER_BITS) != 0:
             A.cpu_relax()
             spins += 1
             if should_abandon(ctl, spins):
                 return -1
         spins += 1
+        # acquire: pairs with fetch_and_release in write_unlock.
+        if (A.fetch_add_acquire(lock, i, READER) & WRITER_BITS) == 0:
+            return spins
 
 
-@kernel
+@inline_kernel
 def read_unlock(lock, i):
-    # release: pairs with cas_acquire (WAITING -> WRITER) in write_lock.
+    # release: pairs with cas_acquire (WAITING -> WRITER, or 0 -> WRITER) in write_lock.
     A.fetch_sub_release(lock, i, READER)
 
 
-@kernel
+@inline_kernel
 def write_lock(lock, i, ctl):
     """Take lock[i] for writing; returns spins waited, or -1 if the run stopped (then
     neither the lock nor the writer intent is held)."""
+    # Uncontended: no reader, no writer; 0 -> WRITER in one CAS (qrwlock's fast path).
+    # relaxed: a hint; acquire: pairs with fetch_sub_release in read_unlock and with
+    # fetch_and_release in write_unlock (the last holders before the word read 0).
+    if A.load_relaxed(lock, i) == 0 and A.cas_acquire(lock, i, 0, WRITER):
+        return 0
+    return _write_lock_contended(lock, i, ctl)
+
+
+@kernel
+def _write_lock_contended(lock, i, ctl):
     spins = 0
     # 1. the writer intent: one writer at a time sets WAITING.
     while True:
@@ -117,7 +144,7 @@ def write_lock(lock, i, ctl):
             return -1
 
 
-@kernel
+@inline_kernel
 def write_unlock(lock, i):
     # release: pairs with fetch_add_acquire in read_lock (and the next writer's cas_acquire).
     A.fetch_and_release(lock, i, ~WRITER)

@@ -2,7 +2,9 @@
 
 Algorithm
     A sharded map (DashMap-style) splits one table into ``S`` shards, each with its
-    own reader-writer lock; a key goes to shard ``hash(key) & (S - 1)``. More shards
+    own reader-writer lock; a key goes to the shard named by some of its hash's *high*
+    bits (here: the top 31 bits of a Fibonacci product, then ``& (S - 1)``: product
+    bits 33 and up; DashMap shifts its hash right for the same reason). More shards
     mean fewer threads per lock (less contention) but more locks, more memory and
     worse locality. ``ShardManager.shards(profile)`` picks ``S`` the way the
     catalogue's kernel does: a multiple of the usable CPUs by profile (high contention
@@ -13,7 +15,8 @@ Algorithm
     of ``hash % S``, an integer division (20-90 cycles on common x86 cores when ``S``
     is only known at run time). ``shard_of`` takes both forms, so the difference can
     be measured rather than assumed. The hash is Fibonacci hashing (multiply by
-    2^64/phi, keep the high bits), so consecutive keys spread over shards.
+    2^64/phi, keep the high bits: ``workload.fib_hash``), so consecutive keys spread
+    over shards; the low bits of such a product are as regular as the key's own.
 
 Invariants
     ``shards(...)`` is a power of two in [MIN_SHARDS, MAX_SHARDS]. For a power-of-two
@@ -36,9 +39,9 @@ from enum import Enum
 
 import numpy as np
 
-from ..jit import kernel
-from ..workload import fib_hash
+from ..jit import inline_kernel
 from ..machine import usable_cores
+from ..workload import fib_hash
 
 MIN_SHARDS = 8
 MAX_SHARDS = 512
@@ -82,13 +85,13 @@ class ShardManager:
         return min(max(next_power_of_two(int(cpus) * profile.value), MIN_SHARDS), MAX_SHARDS)
 
 
-@kernel
+@inline_kernel   # on every op of a sharded table, as is shard_of
 def key_hash(key):
     """Fibonacci hash of a non-negative key, as a non-negative int64."""
     return fib_hash(key, 31)
 
 
-@kernel
+@inline_kernel
 def shard_of(key, shards, mode):
     """The shard of ``key``: ``hash & (shards - 1)`` (MASK) or ``hash % shards`` (MODULO)."""
     h = key_hash(key)
