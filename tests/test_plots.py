@@ -104,3 +104,14 @@ def test_contention_and_series_figures_from_rows():
     assert list(plots.batch_histogram_figure(t).data[0].y) == [0.0, 0.5, 0.5]
     assert "flat_combining" in plots.fairness_lines(t) and "n/a" in plots.fairness_lines(t)
     assert list(plots.series_figure(t, "garbage").data[0].y) == [0, 3, 1]
+
+
+def test_breakdown_adds_each_steps_cost_from_median_trials():
+    from kernlab import plots
+    from kernlab.tables import ResultTable
+    rows = [{"variant": v, "threads": 1, "ops_per_sec": 1e9 / ns} for v, ns in
+            [("a", 1.0), ("b", 3.0), ("b", 2.5), ("b", 9.0), ("c", 4.0)]]
+    costs = plots.step_costs(ResultTable(rows))
+    assert [(s, round(t, 6), round(a, 6)) for s, t, a in costs] == [("a", 1.0, 1.0), ("b", 3.0, 2.0), ("c", 4.0, 1.0)]
+    assert len(plots.breakdown_figure(ResultTable(rows)).data) == 1
+    assert "+  2.00 ns" in plots.breakdown_lines(ResultTable(rows))

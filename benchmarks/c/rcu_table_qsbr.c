@@ -67,7 +67,7 @@ static void *reader(void *arg) {
     rcu_register_thread();
     atomic_fetch_add(&ready, 1);
     while (!atomic_load_explicit(&go, memory_order_acquire)) ;
-    int64_t n = 0, errors = 0, mask = table_size - 1;
+    int64_t n = 0, errors = 0, mask = table_size - 1, qs_mask = qs_period - 1;
     uint64_t rng = slot[tid].rng;
     int64_t begin = now_ns();
     while (!atomic_load_explicit(&stop_flag, memory_order_relaxed)) {
@@ -76,7 +76,7 @@ static void *reader(void *arg) {
         const int64_t *v = plain ? current_version : rcu_dereference(current_version);
         errors += bad_record(&records[v[key]], key);
         n++;
-        if (!plain && n % qs_period == 0) rcu_quiescent_state();
+        if (!plain && (n & qs_mask) == 0) rcu_quiescent_state();   /* qs_period: a power of two */
     }
     slot[tid].t_end = now_ns();
     slot[tid].t_begin = begin;
@@ -93,8 +93,9 @@ int main(int argc, char **argv) {
     table_size = atoll(argv[3]);
     qs_period = atoll(argv[4]);
     plain = strcmp(argv[5], "plain") == 0;
-    if (threads < 1 || threads > MAX_THREADS || table_size < 1 || (table_size & (table_size - 1)) || qs_period < 1) {
-        fprintf(stderr, "threads in [1, %d], table_size a power of two, qs_period >= 1\n", MAX_THREADS);
+    if (threads < 1 || threads > MAX_THREADS || table_size < 1 || (table_size & (table_size - 1)) || qs_period < 1
+        || (qs_period & (qs_period - 1))) {
+        fprintf(stderr, "threads in [1, %d], table_size and qs_period powers of two\n", MAX_THREADS);
         return 2;
     }
     int64_t *version = aligned_alloc(128, (size_t)table_size * sizeof(int64_t));

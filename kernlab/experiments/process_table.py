@@ -49,6 +49,7 @@ from . import _read_mostly as RM
 
 VERSION_BUDGET_BYTES = 64 << 20                             # cap on the RCU version pool
 
+C_QS_MASK = RM.C_OWN                                        # cfg word: qs_period - 1
 # state tuple
 META, QS, VERSIONS, RECORDS, VFREE, RFREE, QUEUE, REFS, LOCKS, KEYS, RNG, ERRORS, APPLIED, SERIES, CFG = range(15)
 
@@ -56,14 +57,14 @@ META, QS, VERSIONS, RECORDS, VFREE, RFREE, QUEUE, REFS, LOCKS, KEYS, RNG, ERRORS
 # ----------------------------------------------------------------------------- shared bodies
 
 @inline_kernel
-def _lookup(versions, records, v, key, errors, tid):
+def lookup(versions, records, v, key, errors, tid):
     """Find key in version v; tally any bad outcome. Caller provides the synchronization."""
     # relaxed: ordered after the caller's acquire (lock or RCU dereference).
     RM.verify_lookup(records, errors, tid, key, A.load_relaxed(versions, (v, key)))
 
 
 @inline_kernel
-def _decide(keys, rng, threshold, tid, n):
+def decide_op(keys, rng, threshold, tid, n):
     """(key, is_update, is_remove, gen) for thread tid's n-th op. Helpers that stay calls
     take arrays, never the whole state tuple: passing 15 arrays costs ~100 ns a call."""
     key = next_key(keys, tid, n)
@@ -87,7 +88,7 @@ def _update_in_place(versions, records, applied, key, remove, gen):
 @inline_kernel
 def _locked_lookup(ctl, cfg, versions, records, errors, tid, n, key):
     RM.maybe_stall(ctl, cfg[RM.C_STALL_NS], cfg[RM.C_STALLED], tid, n)
-    _lookup(versions, records, 0, key, errors, tid)
+    lookup(versions, records, 0, key, errors, tid)
 
 
 # ----------------------------------------------------------------------------- baselines
@@ -96,7 +97,7 @@ def _locked_lookup(ctl, cfg, versions, records, errors, tid, n, key):
 def op_mutex(ctl, state, tid, n):
     locks, versions, records, errors, applied, cfg = \
         state[LOCKS], state[VERSIONS], state[RECORDS], state[ERRORS], state[APPLIED], state[CFG]
-    key, update, remove, gen = _decide(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
+    key, update, remove, gen = decide_op(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     spins = ttas_acquire(locks, (0, 0), ctl)
     if spins < 0:
         return -1
@@ -111,7 +112,7 @@ def op_mutex(ctl, state, tid, n):
 @inline_kernel   # takes the state tuple: free inlined, ~100 ns as a call (see kernlab.jit)
 def _rw_op(ctl, state, tid, n, sharded):
     locks, versions, records, applied, cfg = state[LOCKS], state[VERSIONS], state[RECORDS], state[APPLIED], state[CFG]
-    key, update, remove, gen = _decide(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
+    key, update, remove, gen = decide_op(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     row = 1 + shard_of(key, cfg[RM.C_SHARDS], cfg[RM.C_MODE]) if sharded else 0
     if update:
         spins = write_lock(locks, (row, 0), ctl)
@@ -141,7 +142,7 @@ def op_sharded(ctl, state, tid, n):
 @kernel
 def op_unsync(ctl, state, tid, n):
     versions, records, cfg = state[VERSIONS], state[RECORDS], state[CFG]
-    key, update, remove, gen = _decide(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
+    key, update, remove, gen = decide_op(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     if update:
         _update_in_place(versions, records, state[APPLIED], key, remove, gen)
     else:
@@ -187,10 +188,10 @@ def _rcu_update(ctl, meta, qs, versions, records, vfree, rfree, queue, refs, app
 @inline_kernel   # takes the state tuple: free inlined, ~100 ns as a call (see kernlab.jit)
 def _rcu_op(ctl, state, tid, n, refcount, early):
     meta, versions, records, refs, cfg = state[META], state[VERSIONS], state[RECORDS], state[REFS], state[CFG]
-    if (n & (rcu.QS_EVERY - 1)) == 0:
+    if (n & cfg[C_QS_MASK]) == 0:               # every qs_period ops (a power of two)
         rcu.quiescent(meta, state[QS], tid)      # between read sections: we hold nothing from before
     RM.sample_series(state[SERIES], meta, rcu.OUTSTANDING, tid, n)
-    key, update, remove, gen = _decide(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
+    key, update, remove, gen = decide_op(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     if update:
         return _rcu_update(ctl, meta, state[QS], versions, records, state[VFREE], state[RFREE], state[QUEUE],
                            refs, state[APPLIED], cfg[RM.C_THREADS], tid, key, remove, gen, early)
@@ -198,7 +199,7 @@ def _rcu_op(ctl, state, tid, n, refcount, early):
     if refcount:
         A.fetch_add_relaxed(refs, (v, 0), 1)      # relaxed: as Arc::clone
     RM.maybe_stall(ctl, cfg[RM.C_STALL_NS], cfg[RM.C_STALLED], tid, n)
-    _lookup(versions, records, v, key, state[ERRORS], tid)
+    lookup(versions, records, v, key, state[ERRORS], tid)
     if refcount:
         # release: as Arc::drop; pairs with load_acquire(refs) in rcu.reclaim.
         A.fetch_sub_release(refs, (v, 0), 1)
@@ -226,6 +227,12 @@ def n_versions(threads: int, table_size: int) -> int:
     return int(max(3, min(2 * threads + 2, VERSION_BUDGET_BYTES // (8 * table_size))))
 
 
+def qs_period_param():
+    return Param("qs_period", int, 1024, "rcu readers announce a quiescent state once per this many operations: "
+                 "longer = cheaper reads, longer grace periods (more garbage, longer writer waits)",
+                 low=1, high=1 << 16, power_of_two=True, log_scale=True)
+
+
 def setup(threads, params):
     size = params["table_size"]
     nv = n_versions(threads, size)
@@ -234,8 +241,10 @@ def setup(threads, params):
     versions[0] = np.arange(size)                          # pid k -> record k
     RM.seed_records(records, size)
     locks = padded_slots(1 + max(RM.SHARD_CHOICES))
+    cfg = RM.table_cfg(threads, params)
+    cfg[C_QS_MASK] = params["qs_period"] - 1
     return (meta, qs, versions, records, vfree, rfree, queue, refs, locks,
-            *RM.table_workload(threads, size, params), RM.table_cfg(threads, params))
+            *RM.table_workload(threads, size, params), cfg)
 
 
 def check(state, per_thread_ops, params):
@@ -273,6 +282,7 @@ EXPERIMENT = Experiment(
         *RM.shard_params(),
         RM.stall_param(),
         RM.read_only_param(),
+        qs_period_param(),
     ),
     variants=(
         Variant("mutex", op_mutex, "one spin lock around every operation"),

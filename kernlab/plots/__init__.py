@@ -4,6 +4,7 @@
   latency percentiles, and throughput ratios as text;
 - ``distributions``: per-thread fairness, combining batch sizes, count excess;
 - ``timeseries``: a quantity sampled during one trial;
+- ``breakdown``: how a cost builds up step by step (a waterfall);
 - ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
 - ``export``: HTML / PNG / SVG files.
 
@@ -11,6 +12,7 @@ Nothing here runs an experiment, so the same functions draw live runs, saved fil
 data measured on other machines.
 """
 from ._style import PALETTE
+from .breakdown import breakdown_figure, breakdown_lines, step_costs
 from .diagrams import cache_line_picture, shard_profiles_figure
 from .distributions import batch_histogram_figure, excess_figure, fairness_figure, fairness_lines
 from .export import ExportError, browser_available, export_figure
@@ -21,6 +23,8 @@ __all__ = [
     "PALETTE",
     "ExportError",
     "batch_histogram_figure",
+    "breakdown_figure",
+    "breakdown_lines",
     "browser_available",
     "cache_line_picture",
     "excess_figure",
@@ -32,5 +36,6 @@ __all__ = [
     "ratio_lines",
     "series_figure",
     "shard_profiles_figure",
+    "step_costs",
     "throughput_figure",
 ]
