@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .declaration import Check
+from .tables import median_trial
 
 
 @dataclass
@@ -71,8 +72,7 @@ class RunResult:
 
     @property
     def median_trial(self) -> Trial:
-        order = np.argsort(self.ops_per_sec_trials)
-        return self.trials[order[(len(order) - 1) // 2]]
+        return median_trial(self.trials, key=lambda t: t.ops_per_sec)
 
     @property
     def latency(self) -> dict:

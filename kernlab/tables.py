@@ -26,12 +26,12 @@ VERSION = 1
 _CSV_MAGIC = f"# {FORMAT} "
 
 
-def median_trial(rows, key: str = "ops_per_sec") -> dict:
-    """The trial whose ``key`` is the (lower) median over ``rows``. A whole real trial,
-    not a median per field: its per-thread counts, series and histogram belong together.
-    The lower median keeps an even number of trials on an observed value (as
-    ``RunResult.median_trial`` does)."""
-    ordered = sorted(rows, key=lambda r: r[key])
+def median_trial(rows, key="ops_per_sec"):
+    """The trial whose ``key`` (a column name, or a function of a trial) is the (lower)
+    median over ``rows``. A whole real trial, not a median per field: its per-thread
+    counts, series and histogram belong together. The lower median keeps an even number
+    of trials on an observed value. Used for table rows and ``RunResult`` trials alike."""
+    ordered = sorted(rows, key=key if callable(key) else (lambda r: r[key]))
     return ordered[(len(ordered) - 1) // 2]
 
 

@@ -23,21 +23,9 @@ from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
 from ..layout import aligned_zeros, padded_scalar, padded_slots
 from ..primitives import adaptive as AD
-from ..workload import probability_threshold, rng_states
+from ..workload import chance, probability_threshold, rng_states
 
 WORDS, WRITE_THRESHOLD = 0, 1
-
-
-@inline_kernel
-def _is_write(rng, tid, threshold):
-    """xorshift64* (as workload.rng_next), inlined here so the op stays free of
-    reference counting; only thread tid touches its state."""
-    x = A.load_relaxed(rng, (tid, 0))
-    x ^= x >> np.uint64(12)
-    x ^= x << np.uint64(25)
-    x ^= x >> np.uint64(27)
-    A.store_relaxed(rng, (tid, 0), x)
-    return np.int64((x * np.uint64(0x2545F4914F6CDD1D)) >> np.uint64(11)) < threshold
 
 
 @inline_kernel
@@ -67,7 +55,7 @@ def _locked_op(cell, futex, torn, ctl, words, write, tid, n):
 def op_adaptive(ctl, state, tid, n):
     word, cell, futex, torn, rng, cfg = state[0], state[1], state[2], state[4], state[5], state[6]
     words = cfg[WORDS]
-    write = _is_write(rng, tid, cfg[WRITE_THRESHOLD])
+    write = chance(rng, tid, cfg[WRITE_THRESHOLD])
     if words == 1:                     # fits in a machine word: the atomic arm
         if write:
             AD.atomic_write(word, _value(tid, n))
@@ -80,7 +68,7 @@ def op_adaptive(ctl, state, tid, n):
 @inline_kernel
 def op_mutex(ctl, state, tid, n):
     cell, futex, torn, rng, cfg = state[1], state[2], state[4], state[5], state[6]
-    write = _is_write(rng, tid, cfg[WRITE_THRESHOLD])
+    write = chance(rng, tid, cfg[WRITE_THRESHOLD])
     return _locked_op(cell, futex, torn, ctl, cfg[WORDS], write, tid, n)
 
 
@@ -88,7 +76,7 @@ def op_mutex(ctl, state, tid, n):
 def op_seqlock(ctl, state, tid, n):
     cell, seq, torn, rng, cfg = state[1], state[3], state[4], state[5], state[6]
     words = cfg[WORDS]
-    if _is_write(rng, tid, cfg[WRITE_THRESHOLD]):
+    if chance(rng, tid, cfg[WRITE_THRESHOLD]):
         return AD.seqlock_write(cell, words, seq, ctl, _value(tid, n))
     return AD.seqlock_read(cell, words, seq, ctl, torn, tid)
 

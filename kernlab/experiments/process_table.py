@@ -228,7 +228,8 @@ def n_versions(threads: int, table_size: int) -> int:
 
 
 def qs_period_param():
-    return Param("qs_period", int, 1024, "rcu readers announce a quiescent state once per this many operations: "
+    return Param("qs_period", int, rcu.QS_EVERY,
+                 "rcu readers announce a quiescent state once per this many operations: "
                  "longer = cheaper reads, longer grace periods (more garbage, longer writer waits)",
                  low=1, high=1 << 16, power_of_two=True, log_scale=True)
 

@@ -12,8 +12,9 @@ Algorithm
 
     Grace periods (QSBR, as liburcu's urcu-qsbr and Linux's RCU-sched): a global
     counter ``GP_CTR``; each thread owns a padded slot ``qs[tid]``. A reader passes a
-    *quiescent point* between read sections (here: before every ``QS_EVERY``-th
-    operation, and whenever a writer waits for memory) by copying the counter into its
+    *quiescent point* between read sections (before every ``QS_EVERY``-th operation by
+    default; process_table's ``qs_period`` chooses another period, as liburcu users
+    do; and whenever a writer waits for memory) by copying the counter into its
     slot. Retiring starts a grace period: ``stamp = ++GP_CTR``. An object retired with
     ``stamp`` is reclaimed once every thread's slot is >= stamp: each thread has since
     passed a quiescent point, so none can still hold the object. Reclaimed objects are
