@@ -48,3 +48,22 @@ def claim_row():
         r.update({f"param_{k}": v for k, v in params.items()})
         return r
     return row
+
+
+def _caught(run_once, attempts: int, what: str):
+    """Run ``run_once()`` (one trial of a broken variant) up to ``attempts`` times and
+    return the first trial whose check failed; if none did, fail the test saying that
+    ``what`` went unnoticed (with every trial's check text)."""
+    details = []
+    for _ in range(attempts):
+        trial = run_once()
+        if not trial.check.passed:
+            return trial
+        details.append(trial.check.detail)
+    pytest.fail(f"{what} went unnoticed in {attempts} runs: {details}")
+
+
+@pytest.fixture(scope="session")
+def caught():
+    """``caught(run_once, attempts, what)``: a broken teaching variant must be caught."""
+    return _caught

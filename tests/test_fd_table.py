@@ -148,17 +148,12 @@ def test_stress_epoch_early_free_is_caught_at_default_params(fd):
 
 
 @pytest.mark.stress
-def test_stress_epoch_early_free_is_caught_with_a_stalled_reader(fd):
-    details = []
-    for _ in range(3):
-        trial = run_trial(fd, "epoch_early_free", 2,
-                          fd.resolve_params({"processes": 1, "fds": 16, "read_ratio": 0.5, "stall_us": 1000}), 0.2)
-        if not trial.check.passed:
-            m = trial.metrics
-            assert m["poison_seen"] + m["torn_seen"] + m["wrong_key_seen"] > 0
-            return
-        details.append(trial.check.detail)
-    pytest.fail(f"freeing without waiting for the epoch went unnoticed in 3 runs: {details}")
+def test_stress_epoch_early_free_is_caught_with_a_stalled_reader(fd, caught):
+    params = fd.resolve_params({"processes": 1, "fds": 16, "read_ratio": 0.5, "stall_us": 1000})
+    trial = caught(lambda: run_trial(fd, "epoch_early_free", 2, params, 0.2), 3,
+                   "freeing without waiting for the epoch")
+    m = trial.metrics
+    assert m["poison_seen"] + m["torn_seen"] + m["wrong_key_seen"] > 0
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -75,26 +75,17 @@ def test_stress_rcu_early_free_is_caught_at_default_params(table):
 
 
 @pytest.mark.stress
-def test_stress_rcu_early_free_is_caught_with_a_stalled_reader(table):
-    details = []
-    for _ in range(3):
-        trial = run_trial(table, "rcu_early_free", 2, table.resolve_params({**SMALL, "stall_us": 1000}), 0.2)
-        if not trial.check.passed:
-            assert _bad_lookups(trial) > 0
-            return
-        details.append(trial.check.detail)
-    pytest.fail(f"reclaiming without a grace period went unnoticed in 3 runs: {details}")
+def test_stress_rcu_early_free_is_caught_with_a_stalled_reader(table, caught):
+    params = table.resolve_params({**SMALL, "stall_us": 1000})
+    trial = caught(lambda: run_trial(table, "rcu_early_free", 2, params, 0.2), 3,
+                   "reclaiming without a grace period")
+    assert _bad_lookups(trial) > 0
 
 
 @pytest.mark.stress
-def test_stress_unsync_is_caught_under_updates(table):
-    details = []
-    for _ in range(5):
-        trial = run_trial(table, "unsync", 2, table.resolve_params({"table_size": 16, "read_ratio": 0.5}), 0.2)
-        if not trial.check.passed:
-            return
-        details.append(trial.check.detail)
-    pytest.fail(f"unsynchronized updates went unnoticed in 5 runs: {details}")
+def test_stress_unsync_is_caught_under_updates(table, caught):
+    params = table.resolve_params({"table_size": 16, "read_ratio": 0.5})
+    caught(lambda: run_trial(table, "unsync", 2, params, 0.2), 5, "unsynchronized updates")
 
 
 @pytest.mark.stress

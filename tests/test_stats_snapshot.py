@@ -41,17 +41,11 @@ def test_stress_stats_every_thread_writes_64_fields(stats, variant):
 
 @pytest.mark.stress
 @TWO_CORES
-def test_stress_torn_is_caught(stats):
-    details = []
-    for _ in range(5):
-        trial = run_trial(stats, "torn", 2, stats.resolve_params({"read_ratio": 0.5, "fields": 64,
-                                                                  "writers": "all"}), 0.2)
-        if not trial.check.passed:
-            assert trial.metrics["torn_seen"] > 0 and "torn" in trial.check.detail
-            assert trial.metrics["seq_flagged_reads"] > 0     # the sequence knew: a retry would have fixed it
-            return
-        details.append(trial.check.detail)
-    pytest.fail(f"a seqlock reader without retry never tore in 5 runs: {details}")
+def test_stress_torn_is_caught(stats, caught):
+    params = stats.resolve_params({"read_ratio": 0.5, "fields": 64, "writers": "all"})
+    trial = caught(lambda: run_trial(stats, "torn", 2, params, 0.2), 5, "a seqlock reader without retry tearing")
+    assert trial.metrics["torn_seen"] > 0 and "torn" in trial.check.detail
+    assert trial.metrics["seq_flagged_reads"] > 0     # the sequence knew: a retry would have fixed it
 
 
 @pytest.mark.stress
