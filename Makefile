@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.kernlab-installed
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: install lab test test-fast lint soak test-boundscheck bench clean-cache clean-notebooks
+.PHONY: install lab test test-fast lint soak test-boundscheck bench dist clean-cache clean-notebooks
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,10 @@ test-boundscheck: install
 # Performance checks (not tests): run on a quiet machine; each prints medians and spread.
 bench: install
 	for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# A wheel and an sdist in dist/, carrying the notebooks and data/ (see kernlab/workspace.py).
+dist: install
+	$(BIN)/python -m build --outdir dist .
 
 clean-cache:
 	find kernlab benchmarks tests -name '*.nbi' -o -name '*.nbc' | xargs rm -f  # every edit's old entries too

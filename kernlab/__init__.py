@@ -35,6 +35,8 @@ _EXPORTS = {
     "ShardManager": ("primitives.shard_manager", "ShardManager"),
     "work_ns_per_round": ("primitives.locks", "work_ns_per_round"),
     "plots": ("plots", None),
+    "reference": ("workspace", "reference"),
+    "reference_files": ("workspace", "reference_files"),
 }
 
 __all__ = sorted(["run", "sweep", "experiment", "all_experiments", "load", *_EXPORTS])

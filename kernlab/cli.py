@@ -1,4 +1,4 @@
-"""The same experiments, headless: ``kernlab list | probe | run | sweep | lab``.
+"""The same experiments, headless: ``kernlab list | probe | run | sweep | notebooks | lab``.
 
 Bad input ends with one line on stderr naming what is wrong and what is allowed, and
 exit status 2; no traceback. Ctrl-C stops every worker and exits with status 130.
@@ -90,7 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
     s.add_argument("--no-progress", action="store_true")
 
+    nb = sub.add_parser("notebooks", help="copy the notebooks into a folder to work in (your edits are kept)")
+    nb.add_argument("dir")
+    nb.add_argument("--update", action="store_true", help="refresh the notebooks you have not changed")
+
     lab = sub.add_parser("lab", help="open the notebooks in JupyterLab (127.0.0.1, token auth)")
+    lab.add_argument("--dir", help="a workspace folder (created with the notebooks on first use); default: "
+                     "the repository's notebooks in a checkout, else ~/kernlab-notebooks")
     lab.add_argument("--port", type=int, default=8888)
     lab.add_argument("--no-browser", action="store_true")
     return p
@@ -160,14 +166,25 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
-def notebooks_dir() -> str:
-    """The repository's notebooks/ when run from a checkout, else the current folder."""
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "notebooks")
-    return here if os.path.isdir(here) else os.getcwd()
+def _cmd_notebooks(args) -> int:
+    from .workspace import copy_notebooks
+    try:
+        report = copy_notebooks(args.dir, update=args.update)
+    except OSError as e:
+        raise ParamError(f"cannot use '{args.dir}' as a workspace: {e}") from None
+    print(f"{args.dir}: {report.summary()}")
+    return 0
 
 
 def _cmd_lab(args) -> int:
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks_dir()}",
+    from .workspace import lab_folder
+    try:
+        folder = lab_folder(args.dir)
+    except OSError as e:
+        raise ParamError(f"cannot use '{args.dir}' as a workspace: {e}") from None
+    print(f"kernlab: opening {folder}", file=sys.stderr)
+    # -m jupyterlab, not `jupyter lab`: no need for the scripts folder to be on PATH.
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={folder}",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
     if args.no_browser:
         cmd.append("--no-browser")
@@ -182,7 +199,7 @@ def main(argv=None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
-                "sweep": _cmd_sweep, "lab": _cmd_lab}[args.command](args)
+                "sweep": _cmd_sweep, "notebooks": _cmd_notebooks, "lab": _cmd_lab}[args.command](args)
     except (ParamError, ResultsFileError) as e:
         print(f"kernlab: error: {e}", file=sys.stderr)
         return 2
