@@ -122,6 +122,15 @@ def test_the_wheel_works_outside_the_checkout(tmp_path):
             m = re.search(rf"http://127\.0\.0\.1:{port}/lab\?token=(\w+)", lab.stdout.readline())
             url = m and m.group(1)
         assert url, "JupyterLab did not print its tokenized URL"
+        for _ in range(40):                     # the server may print its URL a moment before it answers
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=10)
+                pytest.fail("JupyterLab answered without its token")
+            except urllib.error.HTTPError as denied:
+                assert denied.code == 403
+                break
+            except urllib.error.URLError:
+                time.sleep(0.5)
         for _ in range(40):
             try:
                 listing = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents?token={url}",
