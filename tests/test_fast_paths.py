@@ -27,7 +27,8 @@ SLOW_PATHS = {
     "seqlock._write_begin_contended",
     # updates and reclamation: 1 - read_ratio of the ops
     "process_table._update_in_place", "process_table._rcu_update", "fd_table._locked_toggle",
-    "fd_table._epoch_toggle", "rcu.alloc", "rcu.retire", "rcu.reclaim", "rcu.free_at_once", "epoch.collect",
+    "fd_table._epoch_toggle", "rcu.alloc", "rcu.retire", "rcu.reclaim", "rcu._poison_and_free", "rcu.free_at_once",
+    "epoch.collect",
     "epoch.retire", "epoch.alloc_record", "epoch.free_unpublished",
     # rare by design: the stalled reader's stall, the sampler's clock read (1 op in 256)
     "_read_mostly._stall", "_read_mostly._record_sample",
