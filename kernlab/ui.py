@@ -52,6 +52,12 @@ def facts_table(facts: dict) -> W.HTML:
     return W.HTML(f"<table>{rows}</table>")
 
 
+def _row(*children) -> W.HBox:
+    """A row of controls that wraps onto the next line in a narrow window, instead of
+    pushing the last controls off the right edge with no hint."""
+    return W.HBox(list(children), layout=W.Layout(flex_flow="row wrap"))
+
+
 class Panel:
     def __init__(self, experiment: Experiment | str, variants=None, threads=None, x: str = "threads",
                  duration: float = 0.5, repeats: int = 3, export_dir: str = "exports"):
@@ -102,12 +108,12 @@ class Panel:
         help_lines = "".join(f"<li><b>{p.name}</b>: {p.help} ({p.allowed()})</li>" for p in self.exp.params)
         self.widget = W.VBox([
             W.HTML(f"<b>{self.exp.title}</b><br>{self.exp.help}<ul>{help_lines}</ul>"),
-            W.HBox([self.variants, self.threads]),
-            W.HBox([self.duration, self.repeats, self.x]),
-            W.HBox(list(self.params.values())),
-            W.HBox([self.run_button, self.stop_button, self.progress, self.status]),
+            _row(self.variants, self.threads),
+            _row(self.duration, self.repeats, self.x),
+            _row(*self.params.values()),
+            _row(self.run_button, self.stop_button, self.progress, self.status),
             self.figure, self.fairness,
-            W.HBox([self.export_html, self.export_png, self.export_svg, self.export_csv, self.export_status]),
+            _row(self.export_html, self.export_png, self.export_svg, self.export_csv, self.export_status),
         ])
 
     def _ipython_display_(self):

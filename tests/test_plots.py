@@ -115,3 +115,12 @@ def test_breakdown_adds_each_steps_cost_from_median_trials():
     assert [(s, round(t, 6), round(a, 6)) for s, t, a in costs] == [("a", 1.0, 1.0), ("b", 3.0, 2.0), ("c", 4.0, 1.0)]
     assert len(plots.breakdown_figure(ResultTable(rows)).data) == 1
     assert "+  2.00 ns" in plots.breakdown_lines(ResultTable(rows))
+
+
+def test_thread_axes_tick_the_measured_counts_only():
+    from kernlab import plots
+    from kernlab.tables import ResultTable
+    rows = [{"experiment": "e", "variant": "v", "threads": t, "ops_per_sec": 1e6 * t, "lat_p50_ns": 10.0,
+             "lat_p99_ns": 20.0, "lat_p999_ns": 30.0} for t in (1, 2, 4)]
+    for fig in (plots.throughput_figure(ResultTable(rows)), plots.latency_figure(ResultTable(rows))):
+        assert list(fig.layout.xaxis.tickvals) == [1, 2, 4]

@@ -77,3 +77,10 @@ def test_panel_exports(counter, tmp_path):
     assert panel.export("html").endswith(".html")
     png = panel.export("png")
     assert os.path.exists(png) and "wrote" in panel.export_status.value
+
+
+def test_control_rows_wrap_in_a_narrow_window():
+    from kernlab.ui import Panel
+    panel = Panel("process_table")
+    rows = [w for w in panel.widget.children if w.__class__.__name__ == "HBox"]
+    assert rows and all(r.layout.flex_flow == "row wrap" for r in rows)

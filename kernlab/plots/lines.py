@@ -29,6 +29,16 @@ def _mark_cores(fig: go.Figure, table: ResultTable) -> None:
                       annotation_text=f"{c} cores (x = oversubscribed)", annotation_position="top left")
 
 
+def _thread_axis(fig: go.Figure, table: ResultTable, x: str) -> None:
+    # Thread counts are integers: tick exactly the counts measured (never "1.5 threads");
+    # any other parameter's values are categories.
+    if x_key(x) == "threads":
+        counts = sorted({t for t in table.column("threads") if t is not None})
+        fig.update_xaxes(tickmode="array", tickvals=counts)
+    else:
+        fig.update_xaxes(type="category")
+
+
 def metric_figure(table: ResultTable, metric: str, x: str = "threads", title: str | None = None,
                   ytitle: str | None = None, log: bool = False, *, scale: float = 1.0) -> go.Figure:
     """Median of ``metric`` per variant against ``x`` (threads or a parameter), min..max
@@ -55,8 +65,7 @@ def metric_figure(table: ResultTable, metric: str, x: str = "threads", title: st
             hovertemplate=f"%{{x}}: %{{y:,.4~r}} {ytitle}<extra>{name}</extra>"))
     if x_key(x) == "threads":
         _mark_cores(fig, table)
-    else:
-        fig.update_xaxes(type="category")
+    _thread_axis(fig, table, x)
     if log:
         fig.update_yaxes(type="log")
     return base_layout(fig, title or f"{metric} (median, min..max of repeats)", x_title(x), ytitle)
@@ -80,8 +89,7 @@ def latency_figure(table: ResultTable, x: str = "threads", title: str | None = N
             fig.add_trace(go.Scatter(x=xs, y=ys, name=f"{name} {col[4:-3]}", mode="lines+markers",
                                      line={"color": color(i), "dash": dash}))
     fig.update_yaxes(type="log")
-    if x_key(x) != "threads":
-        fig.update_xaxes(type="category")
+    _thread_axis(fig, table, x)
     return base_layout(fig, title or "latency percentiles (sampled; include one clock read)", x_title(x), "ns per op")
 
 
