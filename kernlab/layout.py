@@ -21,7 +21,6 @@ FALLBACK_LINE_BYTES = 64
 # interfere (crossbeam's CachePadded uses 128 on x86-64 for the same reason). Every
 # shared word that threads write and others poll gets a padded field of its own.
 PAD_BYTES = 128
-PAD_WORDS = PAD_BYTES // 8        # int64 words per padded field
 
 
 def cache_line_size() -> int:

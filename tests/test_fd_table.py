@@ -179,12 +179,8 @@ def test_soak_fd_table(fd, variant, threads):
 
 # ----------------------------------------------------------------------------- claim verdicts and figures
 
-def _row(experiment, variant, threads, rate, **params):
-    return {"experiment": experiment, "variant": variant, "threads": threads, "ops_per_sec": rate,
-            "oversubscribed": False, **{f"param_{k}": v for k, v in params.items()}}
-
-
-def test_epoch_claim_verdicts_follow_the_numbers():
+def test_epoch_claim_verdicts_follow_the_numbers(claim_row):
+    _row = claim_row
     from kernlab import claims
     from kernlab.tables import ResultTable
     judge = lambda rows: claims.judge("epoch-fd-lookups", ResultTable(rows))
@@ -196,7 +192,8 @@ def test_epoch_claim_verdicts_follow_the_numbers():
     assert judge(rows(100.0, 101.0)).verdict == "does not hold"
 
 
-def test_read_mostly_figures_draw_from_a_table():
+def test_read_mostly_figures_draw_from_a_table(claim_row):
+    _row = claim_row
     from kernlab import plots
     from kernlab.tables import ResultTable
     rows = [{**_row("fd_table", v, 2, 10.0, read_ratio=rr), "metric_aux_per_op": 0.1 * i,

@@ -1,6 +1,8 @@
 """The `process_table` experiment on real threads with self-checking payloads: the correct
 variants must pass, the broken ones must be caught (at their default parameters too);
 its claims' verdicts follow the numbers. Short tier by default; --soak for the long one."""
+from functools import partial
+
 import numpy as np
 import pytest
 
@@ -130,12 +132,8 @@ def test_soak_process_table(table, variant, threads):
 
 # ----------------------------------------------------------------------------- claim verdicts
 
-def _row(variant, threads, rate, **params):
-    return {"experiment": "process_table", "variant": variant, "threads": threads, "ops_per_sec": rate,
-            "oversubscribed": False, **{f"param_{k}": v for k, v in params.items()}}
-
-
-def test_sharding_claim_verdicts_follow_the_numbers():
+def test_sharding_claim_verdicts_follow_the_numbers(claim_row):
+    _row = partial(claim_row, "process_table")
     pick = ShardManager.shards("high")
     mask = lambda m, o: claims.judge("shard-mask-vs-modulo", ResultTable(
         [_row("sharded", 2, m, shard_index="mask"), _row("sharded", 2, o, shard_index="modulo")]))
@@ -149,7 +147,8 @@ def test_sharding_claim_verdicts_follow_the_numbers():
     assert sweep({1: 10.0, 2 * pick: 60.0}).verdict == "not measured"
 
 
-def test_rcu_claim_verdicts_follow_the_numbers():
+def test_rcu_claim_verdicts_follow_the_numbers(claim_row):
+    _row = partial(claim_row, "process_table")
     judge = lambda rows: claims.judge("rcu-vs-dashmap-reads", ResultTable(rows))
     assert judge([_row("rcu", 2, 10.0)]).verdict == "not measured"
     assert judge([_row("rcu", 2, 1000.0), _row("sharded", 2, 50.0)]).verdict == "holds"

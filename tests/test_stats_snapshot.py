@@ -1,6 +1,8 @@
 """The `stats_snapshot` experiment on real threads with self-checking snapshots. Correct
 variants must pass; `torn` (a seqlock reader without its retry) and `unsync` must be
 caught. Short tier by default; --soak for the long one. (The seqlock itself: test_seqlock.)"""
+from functools import partial
+
 import pytest
 
 from kernlab.declaration import ParamError
@@ -106,12 +108,8 @@ def test_soak_stats(stats, variant, threads):
 
 # ----------------------------------------------------------------------------- claim verdicts
 
-def _row(variant, threads, rate, **params):
-    return {"experiment": "stats_snapshot", "variant": variant, "threads": threads, "ops_per_sec": rate,
-            "oversubscribed": False, **{f"param_{k}": v for k, v in params.items()}}
-
-
-def test_seqlock_claim_verdicts_follow_the_numbers():
+def test_seqlock_claim_verdicts_follow_the_numbers(claim_row):
+    _row = partial(claim_row, "stats_snapshot")
     from kernlab import claims
     from kernlab.tables import ResultTable
     judge = lambda rows: claims.judge("seqlock-zero-overhead-reads", ResultTable(rows))

@@ -268,13 +268,6 @@ def mutex_release(word, i):
         A.futex_wake(word, i, 1)   # someone may sleep: wake one (a system call)
 
 
-@inline_kernel
-def mutex_try_acquire(word, i):
-    """One compare-exchange: True if the lock is now held."""
-    # acquire: pairs with exchange_release in mutex_release.
-    return A.cas_acquire(word, i, 0, 1)
-
-
 # ----------------------------------------------------------------------------- work
 
 @inline_kernel

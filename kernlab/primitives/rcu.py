@@ -248,12 +248,5 @@ def publish(meta, expected, new):
     return A.compare_exchange_acq_rel(meta, CURRENT, expected, new) == expected
 
 
-@kernel
-def publish_unconditionally(meta, new):
-    """Swap in ``new``; returns the version it replaced (to retire)."""
-    # acq_rel: as publish; acquire also orders our retire of the old version after its readers' publication.
-    return A.exchange_acq_rel(meta, CURRENT, new)
-
-
 def outstanding(meta: np.ndarray) -> int:
     return int(meta[OUTSTANDING])
