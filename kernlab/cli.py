@@ -1,4 +1,4 @@
-"""The same experiments, headless: ``kernlab list | probe | run | sweep | notebooks | lab``.
+"""The same experiments, headless: ``kernlab list | probe | run | sweep | asm | notebooks | lab``.
 
 Bad input ends with one line on stderr naming what is wrong and what is allowed, and
 exit status 2; no traceback. Ctrl-C stops every worker and exits with status 130.
@@ -90,6 +90,13 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
     s.add_argument("--no-progress", action="store_true")
 
+    a = sub.add_parser("asm", help="a variant's compiled op: assembly (or LLVM IR) with vector and ordering "
+                       "instructions marked, and a summary line")
+    a.add_argument("experiment")
+    a.add_argument("--variant", required=True)
+    a.add_argument("--param", action="append", metavar="NAME=VALUE", help="experiment parameter")
+    a.add_argument("--llvm", action="store_true", help="LLVM IR instead of assembly")
+
     nb = sub.add_parser("notebooks", help="copy the notebooks into a folder to work in (your edits are kept)")
     nb.add_argument("dir")
     nb.add_argument("--update", action="store_true", help="refresh the notebooks you have not changed")
@@ -166,6 +173,20 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_asm(args) -> int:
+    from . import codeview
+    from .experiments import get
+    exp = get(args.experiment)
+    exp.variant(args.variant)
+    params = exp.resolve_params(_parse_kv(args.param))
+    listing = codeview.op_function(codeview.op_code(exp.name, args.variant, "llvm" if args.llvm else "asm", params))
+    print(codeview.marked(listing))
+    if not args.llvm:
+        print(f"# {codeview.summary_line(codeview.vector_summary(listing))}")
+    print(f"# memory-ordering lines: {len(codeview.ordering_lines(listing))}")
+    return 0
+
+
 def _cmd_notebooks(args) -> int:
     from .workspace import copy_notebooks
     try:
@@ -199,7 +220,7 @@ def main(argv=None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
-                "sweep": _cmd_sweep, "notebooks": _cmd_notebooks, "lab": _cmd_lab}[args.command](args)
+                "sweep": _cmd_sweep, "asm": _cmd_asm, "notebooks": _cmd_notebooks, "lab": _cmd_lab}[args.command](args)
     except (ParamError, ResultsFileError) as e:
         print(f"kernlab: error: {e}", file=sys.stderr)
         return 2

@@ -128,6 +128,10 @@ class Experiment:
     # metrics(state, per_thread_ops, per_thread_aux, params) -> {name: number}, optional
     metrics: Callable[..., dict] | None = None
     aux_name: str = "aux"           # what the ops' aux counts mean (e.g. "cas_retries")
+    # child_env(params) -> {name: value} or None: when it returns an environment, the
+    # trials run in a child process with it (an LD_PRELOADed allocator, another
+    # NUMBA_CPU_NAME) and the results come back like any other run's.
+    child_env: Callable[[dict], dict | None] | None = None
     default_variants: tuple[str, ...] = field(default=())
 
     def variant(self, name: str) -> Variant:
