@@ -35,6 +35,7 @@ _EXPORTS = {
     "ShardManager": ("primitives.shard_manager", "ShardManager"),
     "work_ns_per_round": ("primitives.locks", "work_ns_per_round"),
     "plots": ("plots", None),
+    "compiled_code": ("codeview", "compiled_code"),
     "reference": ("workspace", "reference"),
     "reference_files": ("workspace", "reference_files"),
 }

@@ -149,3 +149,38 @@ def side_by_side(listings: dict[str, str], max_lines: int = 400) -> str:
         columns.append(f"<div style='flex:1;min-width:0'><b>{html.escape(title)}</b>"
                        f"<pre style='font-size:11px;overflow:auto;max-height:480px'>{chr(10).join(rows)}</pre></div>")
     return f"<div style='display:flex;gap:12px'>{''.join(columns)}</div>"
+
+
+class CompiledCode:
+    """Several variants' op functions, shown side by side in a notebook (HTML) or as text."""
+
+    def __init__(self, experiment: str, kind: str, listings: dict[str, str]):
+        self.experiment, self.kind, self.listings = experiment, kind, listings
+
+    def summaries(self) -> dict[str, dict]:
+        """Variant -> ``vector_summary`` (assembly only)."""
+        return {name: vector_summary(text) for name, text in self.listings.items()} if self.kind == "asm" else {}
+
+    def ordering(self) -> dict[str, list[str]]:
+        """Variant -> its memory-ordering lines."""
+        return {name: ordering_lines(text) for name, text in self.listings.items()}
+
+    def _captions(self) -> dict[str, str]:
+        summaries = self.summaries()
+        return {name: summary_line(summaries[name]) if name in summaries else
+                f"{len(ordering_lines(text))} memory-ordering lines" for name, text in self.listings.items()}
+
+    def _repr_html_(self):
+        captions = self._captions()
+        return side_by_side({f"{name}: {captions[name]}": text for name, text in self.listings.items()})
+
+    def __str__(self):
+        captions = self._captions()
+        return "\n\n".join(f"== {self.experiment} / {name} ({self.kind}): {captions[name]}\n{marked(text)}"
+                           for name, text in self.listings.items())
+
+
+def compiled_code(experiment: str, variants, kind: str = "asm", params: dict | None = None) -> CompiledCode:
+    """The op functions of ``variants`` (a name or a list), compiled afresh, ready to show."""
+    names = [variants] if isinstance(variants, str) else list(variants)
+    return CompiledCode(experiment, kind, {v: op_function(op_code(experiment, v, kind, params)) for v in names})

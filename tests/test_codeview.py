@@ -1,9 +1,13 @@
 """codeview reads compiled code: the tests feed it listings whose answer is known."""
+import platform
+
 import pytest
 
 from kernlab import codeview
 from kernlab.cli import main
 from kernlab.declaration import ParamError
+
+x86_only = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
 
 LOOP = """op:
 \tmovq\t(%rdi), %rax
@@ -37,6 +41,7 @@ def test_the_loop_span_runs_from_its_label_to_the_backward_jump():
     assert codeview.loops(LOOP) == [(2, 7)]
 
 
+@x86_only
 def test_a_cas_op_shows_its_locked_instruction_and_its_ir_ordering():
     asm = codeview.op_function(codeview.op_code("counter", "cas"))
     assert asm.splitlines()[0].endswith(":") and "cpython" not in asm
@@ -62,8 +67,18 @@ def test_a_bad_kind_is_one_line_naming_the_choices():
         codeview.op_code("counter", "cas", kind="ptx")
 
 
+@x86_only
 def test_cli_asm_prints_the_listing_and_the_summary(capsys):
     assert main(["asm", "counter", "--variant", "cas"]) == 0
     out = capsys.readouterr().out
     assert ">> " in out and "# vector instructions:" in out and "# memory-ordering lines: 2" in out
     assert main(["asm", "counter", "--variant", "nope"]) == 2
+
+
+@x86_only
+def test_compiled_code_shows_variants_side_by_side():
+    import kernlab
+    code = kernlab.compiled_code("counter", ["cas", "racy"])
+    assert set(code.summaries()) == {"cas", "racy"}
+    assert len(code.ordering()["cas"]) == 2 and code.ordering()["racy"] == []  # x86 plain movs
+    assert code._repr_html_().count("<b>") == 2 and "== counter / racy (asm)" in str(code)
