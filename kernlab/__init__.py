@@ -38,6 +38,7 @@ _EXPORTS = {
     "compiled_code": ("codeview", "compiled_code"),
     "reference": ("workspace", "reference"),
     "reference_files": ("workspace", "reference_files"),
+    "reference_table": ("workspace", "reference_table"),
 }
 
 __all__ = sorted(["run", "sweep", "experiment", "all_experiments", "load", *_EXPORTS])

@@ -2,12 +2,34 @@
 latency percentiles) and its formatting (summary text, JSON, tidy rows)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .declaration import Check
 from .tables import median_trial
+
+RAW_SAMPLES_PER_THREAD = 512      # raw latency samples a results row keeps per thread
+
+
+def machine_label(facts: dict) -> str:
+    """A short name for the machine that measured a result (figures split series by it):
+    the CPU model without marketing noise, the cores this process could use, the host."""
+    model = re.sub(r"\((R|TM)\)|\bCPU\b|\bProcessor\b|@.*$|\d+-Core", "", facts.get("cpu_model") or "?")
+    return f"{' '.join(model.split())} x{facts.get('usable_cores', '?')} @{facts.get('host', '?')}"
+
+
+def spread_samples(per_thread: list, limit: int = RAW_SAMPLES_PER_THREAD) -> tuple[list, list]:
+    """At most ``limit`` samples of each thread, evenly spaced over what it recorded:
+    (latencies, thread ids), bounded so that results files stay small."""
+    values, tids = [], []
+    for tid, samples in enumerate(per_thread):
+        if len(samples) > limit:
+            samples = samples[np.linspace(0, len(samples) - 1, limit).astype(np.int64)]
+        values.extend(int(v) for v in samples)
+        tids.extend([tid] * len(samples))
+    return values, tids
 
 
 @dataclass
@@ -20,6 +42,7 @@ class Trial:
     sampling_overhead: float          # estimated fraction of thread time spent sampling
     check: Check
     metrics: dict = field(default_factory=dict)
+    latency_threads: np.ndarray | None = None   # thread id of each latency sample
 
     @property
     def ops(self) -> int:
@@ -39,6 +62,12 @@ class Trial:
     @property
     def latency(self) -> dict:
         return latency_percentiles(self.latencies_ns)
+
+    def per_thread_latencies(self) -> list:
+        """The latency samples split by the thread that took them."""
+        if self.latency_threads is None:
+            return [self.latencies_ns]
+        return [self.latencies_ns[self.latency_threads == tid] for tid in range(len(self.per_thread_ops))]
 
 
 def latency_percentiles(samples: np.ndarray) -> dict:
@@ -61,6 +90,8 @@ class RunResult:
     pinned: bool
     aux_name: str
     machine: dict
+    pin: str = "none"                 # pinning policy: none, compact, scattered or cpus (an explicit list)
+    cpus: list = field(default_factory=list)   # the CPU of each thread when pinned
 
     @property
     def ops_per_sec_trials(self) -> list:
@@ -103,6 +134,7 @@ class RunResult:
             "metrics": trial.metrics,
             "check": {"passed": self.check.passed, "detail": self.check.detail},
             "oversubscribed": self.oversubscribed, "pinned": self.pinned,
+            "pin": self.pin, "cpus": self.cpus,
             "machine": self.machine,
         }
 
@@ -141,8 +173,13 @@ class RunResult:
                 "aux_name": self.aux_name, "aux": int(t.per_thread_aux.sum()),
                 "check_passed": t.check.passed, "check_detail": t.check.detail,
                 "oversubscribed": self.oversubscribed, "pinned": self.pinned,
+                "pin": self.pin, "pin_cpus": list(self.cpus),
                 "cpu_model": self.machine.get("cpu_model"), "usable_cores": self.machine.get("usable_cores"),
+                "machine": machine_label(self.machine),
             }
+            raw, tids = spread_samples(t.per_thread_latencies())
+            if raw:
+                row["lat_raw_ns"], row["lat_raw_thread"] = raw, tids
             row.update({f"param_{k}": v for k, v in self.params.items()})
             row.update({f"metric_{k}": v for k, v in t.metrics.items()})
             out.append(row)

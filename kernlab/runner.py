@@ -29,7 +29,7 @@ from .declaration import Experiment, ParamError
 from .harness import DEADLINE, READY, START, STOP, control_block
 from .jit import kernel
 from .layout import padded_rows
-from .machine import probe, timer_overhead_ns, usable_cores
+from .machine import pin_order, probe, timer_overhead_ns, usable_cores
 from .results import RunResult, Trial
 from .worker import AUX, OPS, SAMPLES, T_BEGIN, T_END, make_worker
 
@@ -52,6 +52,27 @@ def _validate_run_args(threads, duration, repeats):
         raise ParamError(f"repeats must be an integer in [1, 1000], got {repeats!r}")
 
 
+def resolve_pin(pin, threads: int) -> tuple[str, list[int] | None]:
+    """``(policy, cpu of each thread)`` for a ``pin`` request: False/None/"none" (no
+    pinning: ``None``), True/"compact", "scattered" (see ``machine.pin_order``; thread i
+    gets the i-th CPU of that order, wrapping), or a list of CPU ids (thread i on
+    ``pin[i % len(pin)]``: ``[2, 5]`` puts a pair of threads on CPUs 2 and 5; ``[3, 3]``
+    both on CPU 3)."""
+    if pin is None or pin is False or pin == "none":
+        return "none", None
+    if not hasattr(os, "sched_setaffinity"):
+        raise ParamError("pin needs os.sched_setaffinity (Linux); use pin='none' here")
+    if pin is True or pin in ("compact", "scattered"):
+        order = pin_order("compact" if pin is True else pin)
+        return ("compact" if pin is True else pin), [order[i % len(order)] for i in range(threads)]
+    usable = sorted(os.sched_getaffinity(0))
+    if isinstance(pin, (list, tuple)) and pin and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool)
+                                                     and int(c) in usable for c in pin):
+        return "cpus", [int(pin[i % len(pin)]) for i in range(threads)]
+    raise ParamError(f"pin must be one of none, compact, scattered or a list of CPU ids among "
+                     f"{','.join(map(str, usable))}, got {pin!r}")
+
+
 def _choose_sample_every(ns_per_op: float) -> int:
     """Smallest power of two that keeps two clock reads per sample near SAMPLING_TARGET."""
     cost = 2 * timer_overhead_ns()
@@ -60,9 +81,10 @@ def _choose_sample_every(ns_per_op: float) -> int:
 
 
 def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duration: float,
-              sample_every: int = 0, pin: bool = False, cancel: threading.Event | None = None) -> Trial:
+              sample_every: int = 0, pin=False, cancel: threading.Event | None = None) -> Trial:
     """One timed trial. ``sample_every`` 0 turns latency sampling off; otherwise about
-    one op in ``sample_every`` is timed, at random indices (see kernlab.worker)."""
+    one op in ``sample_every`` is timed, at random indices (see kernlab.worker).
+    ``pin``: see ``resolve_pin``."""
     v = exp.variant(variant)
     worker = make_worker(v.op)
     state = tuple(exp.setup(threads, params))
@@ -72,13 +94,13 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     lat = np.zeros((threads, LATENCY_CAPACITY), np.int64)
 
     _compile_here(worker, out, lat, state)
-    cpus = sorted(os.sched_getaffinity(0)) if pin and hasattr(os, "sched_getaffinity") else None
+    _, cpus = resolve_pin(pin, threads)
     errors = []
 
     def body(tid):
         try:
             if cpus:
-                os.sched_setaffinity(0, {cpus[tid % len(cpus)]})  # 0 = this thread only
+                os.sched_setaffinity(0, {cpus[tid]})  # 0 = this thread only
             worker(ctl, tid, out, lat, state)
         except BaseException as e:  # surfaced in the runner thread after join
             errors.append(e)
@@ -112,13 +134,15 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     ops = out[:, OPS].copy()
     elapsed_ns = int(out[:, T_END].max() - out[:, T_BEGIN].min())
     samples = out[:, SAMPLES]
-    lats = np.concatenate([lat[i, :min(int(samples[i]), LATENCY_CAPACITY)] for i in range(threads)])
+    kept = [min(int(samples[i]), LATENCY_CAPACITY) for i in range(threads)]
+    lats = np.concatenate([lat[i, :kept[i]] for i in range(threads)])
+    lat_tids = np.repeat(np.arange(threads), kept)
     thread_ns = max(int((out[:, T_END] - out[:, T_BEGIN]).sum()), 1)
     overhead = float(samples.sum() * 2 * timer_overhead_ns() / thread_ns)
     aux = out[:, AUX].copy()
     check = exp.check(state, ops, params)
     metrics = exp.metrics(state, ops, aux, params) if exp.metrics else {}
-    return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics)
+    return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics, lat_tids)
 
 
 def _compile_here(worker, out, lat, state) -> None:
@@ -152,10 +176,11 @@ def _set(ctl, i, value):
 
 def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repeats: int = 3,
         params: dict | None = None, warmup: float = 0.1, sample_every: int | None = None,
-        pin: bool = False, cancel: threading.Event | None = None) -> RunResult:
+        pin=False, cancel: threading.Event | None = None) -> RunResult:
     """Warm up, then ``repeats`` counted trials. ``sample_every`` None picks it from the
     warm-up; 0 turns latency sampling off."""
     _validate_run_args(threads, duration, repeats)
+    policy, cpus = resolve_pin(pin, threads)
     values = exp.resolve_params(params)
     v = exp.variant(variant)
     if warmup > 0:
@@ -171,5 +196,5 @@ def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repe
     trials = [run_trial(exp, variant, threads, values, duration, sample_every, pin, cancel)
               for _ in range(repeats)]
     return RunResult(exp.name, variant, v.broken, threads, values, duration, trials,
-                     oversubscribed=threads > usable_cores(), pinned=pin,
-                     aux_name=exp.aux_name, machine=probe())
+                     oversubscribed=threads > usable_cores(), pinned=cpus is not None,
+                     aux_name=exp.aux_name, machine=probe(), pin=policy, cpus=list(cpus or []))

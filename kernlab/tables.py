@@ -4,8 +4,11 @@ A table is a list of rows, one per trial x variant x thread count (x swept param
 value), plus the provenance of the machine(s) that measured them. It round-trips to
 
 - JSON: ``{"format": "kernlab-results", "version": 1, "provenance": [...], "columns": {...}, "rows": [...]}``
-- CSV: a first line ``# kernlab-results {json header}`` carrying provenance and column
-  types, then an ordinary CSV (lists are written as ``1;2;3``).
+- CSV: a plain CSV that ``pandas.read_csv`` or a spreadsheet opens as it is (lists are
+  written as ``1;2;3``), plus a sidecar ``<name>.csv.meta.json`` holding the header
+  (provenance and column types). Without its sidecar a CSV still loads: column types
+  are inferred and the provenance is empty. (Files from before the sidecar, whose first
+  line is ``# kernlab-results {header}``, still load.)
 
 Files are written atomically (a temporary file in the same folder, fsync, rename), so
 a crash leaves either the old file or the new one, never half of one. Loading a file
@@ -96,7 +99,6 @@ class ResultTable:
 
     def to_csv_text(self) -> str:
         buf = io.StringIO()
-        buf.write(_CSV_MAGIC + json.dumps(self._header(), default=_jsonable) + "\n")
         cols = self.columns()
         writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
         writer.writeheader()
@@ -106,8 +108,13 @@ class ResultTable:
 
     def save(self, path: str) -> str:
         """Write CSV or JSON (by extension) atomically; returns the path."""
-        text = self.to_json_text() if path.endswith(".json") else self.to_csv_text()
-        atomic_write(path, text)
+        if path.endswith(".json"):
+            atomic_write(path, self.to_json_text())
+            return path
+        # The sidecar first: a crash between the two leaves a complete header for rows
+        # that are not there yet (ignored on load), never rows without their types.
+        atomic_write(sidecar_path(path), json.dumps(self._header(), indent=1, default=_jsonable))
+        atomic_write(path, self.to_csv_text())
         return path
 
     @classmethod
@@ -119,7 +126,14 @@ class ResultTable:
             raise ResultsFileError(f"{path}: not a kernlab results file (not UTF-8 text)") from None
         if path.endswith(".json"):
             return cls.from_json_text(text, path)
-        return cls.from_csv_text(text, path)
+        header = None
+        if os.path.exists(sidecar_path(path)):
+            try:
+                with open(sidecar_path(path), encoding="utf-8") as f:
+                    header = json.load(f)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                raise ResultsFileError(f"{sidecar_path(path)}: corrupt kernlab results header ({e})") from None
+        return cls.from_csv_text(text, path, header)
 
     @classmethod
     def from_json_text(cls, text: str, source: str = "<text>") -> ResultTable:
@@ -133,25 +147,53 @@ class ResultTable:
         return cls(data["rows"], data.get("provenance", []))
 
     @classmethod
-    def from_csv_text(cls, text: str, source: str = "<text>") -> ResultTable:
-        first, _, body = text.partition("\n")
-        if not first.startswith(_CSV_MAGIC):
-            raise ResultsFileError(f"{source}: not a kernlab results file (no '{_CSV_MAGIC.strip()}' first line)")
+    def from_csv_text(cls, text: str, source: str = "<text>", header: dict | None = None) -> ResultTable:
+        """A plain CSV (``header``: its sidecar, if any) or an old one with the header inline."""
+        if text.startswith(_CSV_MAGIC):
+            first, _, text = text.partition("\n")
+            try:
+                header = json.loads(first[len(_CSV_MAGIC):])
+            except json.JSONDecodeError as e:
+                raise ResultsFileError(f"{source}: corrupt kernlab results header ({e.msg})") from None
+        if header is not None:
+            _check_header(header, source)
         try:
-            header = json.loads(first[len(_CSV_MAGIC):])
-        except json.JSONDecodeError as e:
-            raise ResultsFileError(f"{source}: corrupt kernlab results header ({e.msg})") from None
-        _check_header(header, source)
-        kinds = header.get("columns", {})
-        rows = []
-        try:
-            for record in csv.DictReader(io.StringIO(body)):
-                if None in record:
-                    raise ValueError("a row has more cells than the header")
-                rows.append({k: _parse_cell(v, kinds.get(k, "str")) for k, v in record.items() if v != ""})
+            records = list(csv.DictReader(io.StringIO(text)))
+            if any(None in record for record in records):
+                raise ValueError("a row has more cells than the header")
+            missing = [c for c in _REQUIRED if records and c not in records[0]]
+            if not records or missing:
+                raise ResultsFileError(f"{source}: not a kernlab results file (no rows with the columns "
+                                       f"{', '.join(_REQUIRED)})")
+            kinds = (header or {}).get("columns") or {c: _infer_kind([r[c] for r in records]) for c in records[0]}
+            rows = [{k: _parse_cell(v, kinds.get(k, "str")) for k, v in r.items() if v != ""} for r in records]
         except (ValueError, csv.Error) as e:
+            if isinstance(e, ResultsFileError):
+                raise
             raise ResultsFileError(f"{source}: corrupt kernlab results file ({e})") from None
-        return cls(rows, header.get("provenance", []))
+        return cls(rows, (header or {}).get("provenance", []))
+
+
+def sidecar_path(csv_path: str) -> str:
+    """Where a CSV's header (provenance, column types) lives."""
+    return csv_path + ".meta.json"
+
+
+_REQUIRED = ("experiment", "variant", "threads", "ops_per_sec")
+
+
+def _infer_kind(cells) -> str:
+    """The type of a CSV column without its sidecar, from its non-empty cells."""
+    cells = [c for c in cells if c != ""]
+    for kind in ("bool", "int", "float", "list"):
+        try:
+            for c in cells:
+                _parse_cell(c, kind)
+            if kind != "list" or any(";" in c for c in cells):
+                return kind
+        except ValueError:
+            continue
+    return "str"
 
 
 def _check_header(header, source):

@@ -43,7 +43,8 @@ def reference_files(prefix: str = "") -> list[str]:
     """Names of the shipped reference data files (measured results with provenance),
     optionally only those starting with ``prefix``."""
     return sorted(p.name for p in _shipped("data").iterdir()
-                  if p.name.endswith((".json", ".csv")) and p.name.startswith(prefix))
+                  if p.name.endswith((".json", ".csv")) and not p.name.endswith(".meta.json")
+                  and p.name.startswith(prefix))
 
 
 def reference(name: str) -> dict:
@@ -51,6 +52,17 @@ def reference(name: str) -> dict:
     if name not in reference_files():
         raise FileNotFoundError(f"no reference file '{name}'; shipped: {', '.join(reference_files())}")
     return json.loads((_shipped("data") / name).read_text(encoding="utf-8"))
+
+
+def reference_table(name: str):
+    """A shipped results table (a sweep measured on another machine, with its provenance)
+    as a ResultTable, ready to plot beside this machine's runs."""
+    from .tables import ResultTable
+    if name not in reference_files():
+        raise FileNotFoundError(f"no reference file '{name}'; shipped: {', '.join(reference_files())}")
+    path = _shipped("data") / name
+    text = path.read_text(encoding="utf-8")
+    return ResultTable.from_json_text(text, name) if name.endswith(".json") else ResultTable.from_csv_text(text, name)
 
 
 @dataclass

@@ -80,7 +80,7 @@ def test_sweep_writes_results_and_keeps_foreign_files(tmp_path):
     r = kernlab("sweep", "counter", "--variants", "atomic,padded", "--threads", "1,2", "--duration", "0.05",
                 "--repeats", "1", "--out", str(out), "--no-progress")
     assert r.returncode == 0, r.stderr
-    assert out.read_text().startswith("# kernlab-results")
+    assert out.read_text().startswith("experiment,variant,") and (tmp_path / "s.csv.meta.json").exists()
     foreign = tmp_path / "f.csv"
     foreign.write_text("x\n1\n")
     r = kernlab("sweep", "counter", "--out", str(foreign), "--duration", "0.05")

@@ -124,3 +124,41 @@ def test_thread_axes_tick_the_measured_counts_only():
              "lat_p99_ns": 20.0, "lat_p999_ns": 30.0} for t in (1, 2, 4)]
     for fig in (plots.throughput_figure(ResultTable(rows)), plots.latency_figure(ResultTable(rows))):
         assert list(fig.layout.xaxis.tickvals) == [1, 2, 4]
+
+
+def _raw(variant, threads, lats, tids, **extra):
+    return _row(variant, threads, 1e6, lat_raw_ns=list(lats), lat_raw_thread=list(tids), **extra)
+
+
+def test_latency_distributions_draw_the_raw_samples_of_one_point():
+    rng = np.random.default_rng(1)
+    fast = rng.integers(20, 40, 1000)
+    slow = np.concatenate([rng.integers(20, 40, 900), rng.integers(5000, 9000, 100)])  # a slow mode
+    table = ResultTable([_raw("a", 2, fast, [0, 1] * 500), _raw("b", 2, slow, [0] * 900 + [1] * 100),
+                         _raw("a", 1, [1e6], [0])])  # another point: must not be mixed in
+    hist = plots.latency_histogram_figure(table)
+    assert [t.name for t in hist.data] == ["a", "b"] and "2 threads" in hist.layout.title.text
+    b = hist.data[1]
+    assert sum(y for x, y in zip(b.x, b.y, strict=True) if x >= 4000) == pytest.approx(0.1)
+    assert max(hist.data[0].x[i] for i, y in enumerate(hist.data[0].y) if y > 0) < 100
+    cdf = plots.latency_cdf_figure(table)
+    assert cdf.data[0].y[-1] == 1.0 and max(cdf.data[0].x) < 100
+    tails = plots.thread_tails_figure(table)
+    assert list(tails.data[1].x) == ["t0", "t1"] and tails.data[1].y[1] > 10 * tails.data[1].y[0]
+
+
+def test_single_point_figures_say_which_point_and_pick_one_value_of_a_swept_parameter():
+    table = ResultTable([_raw("a", 2, [10, 20], [0, 1], per_thread_ops=[1, 1], param_read_ratio=0.5),
+                         _raw("a", 2, [30, 40], [0, 1], per_thread_ops=[3, 1], param_read_ratio=0.99)])
+    fig = plots.fairness_figure(table)
+    assert fig.layout.title.text.endswith("at 2 threads, read_ratio=0.99")
+    assert list(fig.data[0].y) == [0.75, 0.25]
+    assert "read_ratio=0.5" in plots.fairness_figure(table, read_ratio=0.5).layout.title.text
+
+
+def test_rows_from_two_machines_are_separate_series():
+    table = ResultTable([_row("a", 1, 1e6, machine="m1"), _row("a", 2, 2e6, machine="m1"),
+                         _row("a", 1, 3e6, machine="m2")])
+    assert sorted(t.name for t in plots.throughput_figure(table).data) == ["a @ m1", "a @ m2"]
+    assert [t.name for t in plots.throughput_figure(table.where(machine="m1")).data] == ["a"]
+    assert plots.throughput_figure(table.where(machine="m1")).layout.showlegend is True

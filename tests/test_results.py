@@ -76,3 +76,21 @@ def test_rows_are_one_per_trial_with_params_and_metrics():
     assert rows[0]["ops"] == 1000 and rows[0]["aux"] == 3 and rows[0]["aux_name"] == "retries"
     assert rows[0]["lat_samples"] == 3 and rows[0]["cpu_model"] == "Test CPU"
     json.dumps(rows)                                   # plain values only
+
+
+def test_rows_keep_raw_latency_samples_bounded_per_thread_with_their_thread():
+    from kernlab.results import RAW_SAMPLES_PER_THREAD
+    lats = np.concatenate([np.full(5000, 10), np.arange(30)])  # thread 0 took 5000 samples, thread 1 took 30
+    t = _trial(100.0, lats=lats)
+    t.latency_threads = np.repeat([0, 1], [5000, 30])
+    row = _result([t]).rows()[0]
+    tids = np.array(row["lat_raw_thread"])
+    assert (tids == 0).sum() == RAW_SAMPLES_PER_THREAD and (tids == 1).sum() == 30
+    assert sorted(np.array(row["lat_raw_ns"])[tids == 1].tolist()) == list(range(30))  # a short list is kept whole
+
+
+def test_machine_label_names_cpu_cores_and_host():
+    from kernlab.results import machine_label
+    facts = {"cpu_model": "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz", "usable_cores": 2, "host": "vm7"}
+    assert machine_label(facts) == "Intel Xeon Platinum 8488C x2 @vm7"
+    assert _result([_trial(1.0)]).rows()[0]["machine"] == "Test x2 @?"

@@ -36,11 +36,43 @@ def test_round_trip_keeps_values_and_types(table, tmp_path, ext):
     assert isinstance(back.rows[0]["per_thread_ops"], list) and isinstance(back.rows[0]["check_passed"], bool)
 
 
+def test_a_csv_is_plain_and_its_header_lives_in_a_sidecar(table, tmp_path):
+    path = tmp_path / "r.csv"
+    table.save(str(path))
+    lines = path.read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["experiment", "variant"] and len(lines) == len(table) + 1
+    header = json.loads((tmp_path / "r.csv.meta.json").read_text())
+    assert header["format"] == "kernlab-results" and header["provenance"] == table.provenance
+    assert header["columns"]["per_thread_ops"] == "list"
+
+
+def test_a_csv_without_its_sidecar_loads_with_inferred_types(table, tmp_path):
+    path = tmp_path / "r.csv"
+    table.save(str(path))
+    os.unlink(tmp_path / "r.csv.meta.json")
+    back = ResultTable.load(str(path))
+    assert back.provenance == [] and len(back) == len(table)
+    row = back.rows[0]
+    assert isinstance(row["threads"], int) and isinstance(row["ops_per_sec"], float)
+    assert isinstance(row["check_passed"], bool) and row["variant"] == table.rows[0]["variant"]
+
+
+def test_an_old_csv_with_its_header_inline_still_loads(table, tmp_path):
+    path = tmp_path / "old.csv"
+    header = json.dumps({"format": "kernlab-results", "version": 1, "provenance": table.provenance,
+                         "columns": {c: "str" for c in table.columns()} | {"threads": "int"}})
+    path.write_text("# kernlab-results " + header + "\n" + table.to_csv_text())
+    back = ResultTable.load(str(path))
+    assert back.column("threads") == table.column("threads") and back.provenance == table.provenance
+
+
 @pytest.mark.parametrize("content, message", [
     ("a,b\n1,2\n", "not a kernlab results file"),
+    ("", "not a kernlab results file"),
     ("# kernlab-results {broken\n", "corrupt kernlab results header"),
     ('# kernlab-results {"format": "kernlab-results", "version": 99}\n', "version 99"),
-    ('# kernlab-results {"format": "kernlab-results", "version": 1, "columns": {"threads": "int"}}\nthreads\nxx\n',
+    ('# kernlab-results {"format": "kernlab-results", "version": 1, "columns": {"threads": "int"}}\n'
+     'experiment,variant,threads,ops_per_sec\ncounter,atomic,xx,1.0\n',
      "corrupt kernlab results file"),
 ])
 def test_foreign_or_corrupt_csv(tmp_path, content, message):

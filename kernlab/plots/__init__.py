@@ -3,6 +3,7 @@
 - ``lines``: a metric over a knob (threads or a parameter): throughput, any metric,
   latency percentiles, and throughput ratios as text;
 - ``distributions``: per-thread fairness, combining batch sizes, count excess;
+- ``latency``: the raw latency samples as a histogram, a CDF and per-thread tails;
 - ``timeseries``: a quantity sampled during one trial;
 - ``breakdown``: how a cost builds up step by step (a waterfall);
 - ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
@@ -16,6 +17,7 @@ from .breakdown import breakdown_figure, breakdown_lines, step_costs
 from .diagrams import cache_line_picture, shard_profiles_figure
 from .distributions import batch_histogram_figure, excess_figure, fairness_figure, fairness_lines
 from .export import ExportError, browser_available, export_figure
+from .latency import latency_cdf_figure, latency_histogram_figure, thread_tails_figure
 from .lines import latency_figure, metric_figure, ratio_lines, throughput_figure
 from .timeseries import series_figure
 
@@ -31,11 +33,14 @@ __all__ = [
     "export_figure",
     "fairness_figure",
     "fairness_lines",
+    "latency_cdf_figure",
     "latency_figure",
+    "latency_histogram_figure",
     "metric_figure",
     "ratio_lines",
     "series_figure",
     "shard_profiles_figure",
     "step_costs",
+    "thread_tails_figure",
     "throughput_figure",
 ]

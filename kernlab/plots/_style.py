@@ -25,8 +25,10 @@ def color(i: int) -> str:
 
 
 def base_layout(fig: go.Figure, title: str, xtitle: str, ytitle: str) -> go.Figure:
+    # showlegend: a single-variant chart still says which variant it is
     fig.update_layout(title=title, xaxis_title=xtitle, yaxis_title=ytitle, template="plotly_white",
-                      legend_title_text="variant", margin={"l": 60, "r": 20, "t": 60, "b": 50}, height=420)
+                      legend_title_text="variant", showlegend=True,
+                      margin={"l": 60, "r": 20, "t": 60, "b": 50}, height=420)
     return fig
 
 
@@ -52,14 +54,21 @@ def group(rows, *keys) -> dict:
     return out
 
 
+def machine_of(row: dict) -> str:
+    """The machine a row was measured on (rows from before the ``machine`` column: its CPU and cores)."""
+    return row.get("machine") or f"{row.get('cpu_model', '?')} x{row.get('usable_cores', '?')}"
+
+
 def series(table: ResultTable, x: str) -> dict:
     """{series name: {x value: [rows]}}; series are variants, split by thread count when
-    x is a parameter and several thread counts were run (otherwise they would overlap)."""
+    x is a parameter and several thread counts were run (otherwise they would overlap),
+    and by machine when the table holds several machines' rows (never merged into one line)."""
     xk = x_key(x)
     split = xk != "threads" and len(set(table.column("threads"))) > 1
+    machines = len({machine_of(r) for r in table.rows}) > 1
     out = defaultdict(lambda: defaultdict(list))
     for row in table.rows:
-        name = row["variant"] + (f" x{row['threads']}" if split else "")
+        name = row["variant"] + (f" x{row['threads']}" if split else "") + (f" @ {machine_of(row)}" if machines else "")
         out[name][row.get(xk)].append(row)
     return out
 
@@ -70,3 +79,30 @@ def min_max_error(samples, centres) -> dict:
     return {"type": "data", "symmetric": False,
                 "array": [float(np.max(a)) - c for a, c in zip(samples, centres, strict=True)],
                 "arrayminus": [c - float(np.min(a)) for a, c in zip(samples, centres, strict=True)]}
+
+
+def point_rows(table: ResultTable, threads: int | None = None, where: dict | None = None) -> tuple[list, dict]:
+    """The rows of one measured point, for figures that show a single point: ``threads``
+    (default the most run) and, for every parameter that varies, the value in ``where``
+    (default its largest). Returns the rows and the point that was picked."""
+    rows = list(table.rows)
+    if not rows:
+        return [], {}
+    picked = {"threads": threads or max(r["threads"] for r in rows)}
+    for name, value in (where or {}).items():
+        picked[x_key(name)] = value
+    varying = [k for k in dict.fromkeys(k for r in rows for k in r if k.startswith("param_"))
+               if k not in picked and len({repr(r.get(k)) for r in rows}) > 1]
+    for k in varying:
+        picked[k] = max(v for r in rows if (v := r.get(k)) is not None)
+    chosen = [r for r in rows if all(r.get(k) == v for k, v in picked.items())]
+    return chosen, picked
+
+
+def point_text(picked: dict) -> str:
+    """`` at 2 threads, read_ratio=0.99``: which point a single-point figure shows."""
+    if not picked:
+        return ""
+    parts = [f"{picked['threads']} thread{'s' if picked['threads'] != 1 else ''}"]
+    parts += [f"{k.removeprefix('param_')}={v}" for k, v in picked.items() if k != "threads"]
+    return " at " + ", ".join(parts)

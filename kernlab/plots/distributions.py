@@ -8,19 +8,22 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..tables import median_trial
-from ._style import base_layout, color, group, min_max_error
+from ._style import base_layout, color, group, min_max_error, point_rows, point_text
 
 if TYPE_CHECKING:
     from ..tables import ResultTable
 
 
-def fairness_figure(table: ResultTable, threads: int | None = None, title: str | None = None) -> go.Figure:
-    """Operations done by each thread, per variant, at one thread count (default: the
-    largest run): equal bars mean a fair primitive, one tall bar a starving one."""
+def fairness_figure(table: ResultTable, threads: int | None = None, title: str | None = None,
+                    **where) -> go.Figure:
+    """Operations done by each thread, per variant, at one point (default: the most
+    threads run and the largest value of any swept parameter; ``where`` picks others):
+    equal bars mean a fair primitive, one tall bar a starving one."""
     fig = go.Figure()
-    if table.rows:
-        threads = threads or max(table.column("threads"))
-        for i, ((name,), rows) in enumerate(sorted(group(table.where(threads=threads).rows, "variant").items())):
+    rows_here, picked = point_rows(table, threads, where)
+    threads = picked.get("threads")
+    if rows_here:
+        for i, ((name,), rows) in enumerate(sorted(group(rows_here, "variant").items())):
             ops = np.array(median_trial(rows)["per_thread_ops"], dtype=float)
             share = ops / ops.sum() if ops.sum() else ops
             fig.add_trace(go.Bar(x=[f"t{j}" for j in range(len(ops))], y=share, name=name, marker_color=color(i),
@@ -28,7 +31,7 @@ def fairness_figure(table: ResultTable, threads: int | None = None, title: str |
         fig.add_hline(y=1 / threads, line_dash="dot", line_color="gray", annotation_text="fair share")
     fig.update_layout(barmode="group")
     fig.update_yaxes(tickformat=".0%")
-    return base_layout(fig, title or f"fairness: share of operations per thread ({threads} threads)",
+    return base_layout(fig, title or f"fairness: share of operations per thread{point_text(picked)}",
                        "thread", "share of ops")
 
 
