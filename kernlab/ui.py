@@ -1,13 +1,19 @@
 """The widget panel, generated from an experiment's declaration.
 
-``Panel("counter")`` builds controls for the variants, thread counts, duration, repeats
-and every declared parameter, a Run and a Stop button, a progress bar, live plotly
-figures (throughput and fairness) and export buttons (chart as self-contained HTML or
-PNG/SVG when a browser is present; data as CSV).
+``Panel("process_table")`` builds controls for the variants, thread counts, duration,
+repeats, pinning and every declared parameter; any numeric parameter (or one with fixed
+choices) can be the x axis, swept over the values typed in the values box, with thread
+counts as a second series dimension. It owns its figures (throughput, fairness, latency
+distribution, a pattern metric) and the verdicts on the experiment's claims, and
+redraws all of them after every measured point; ``panel.view(fn)`` adds an output that
+is redrawn the same way, so nothing below a panel goes stale. "hold" keeps a run as a
+dashed overlay to compare the next one with. Export writes every figure and the data,
+and offers each file as a download in the browser.
 
-Runs happen on a background thread so the notebook stays responsive and Stop works:
-it sets the runner's cancel event, which stops every worker within one operation. In
-code (and tests): set widget values, then ``panel.run_button.click()`` and ``panel.wait()``.
+Runs happen on a background thread so the notebook stays responsive and Stop works (the
+kernel shows "Idle" meanwhile; the panel says it is running). Stop sets the runner's
+cancel event, which stops every worker within one operation. In code (and tests): set
+widget values, then ``panel.run_button.click()`` and ``panel.wait()``.
 """
 from __future__ import annotations
 
@@ -18,55 +24,48 @@ import time
 import ipywidgets as W
 import plotly.graph_objects as go
 
-from .declaration import Experiment, Param, ParamError
+from .controls import (
+    download_links,
+    param_widget,
+    parse_values,
+    range_note,
+    row,
+    suggested_values,
+    sweepable,
+    values_text,
+)
+from .declaration import Experiment, ParamError
 from .experiments import get
 from .machine import usable_cores
-from .plots import ExportError, export_figure, fairness_figure, throughput_figure
+from .plots import (
+    ExportError,
+    export_figure,
+    export_page,
+    fairness_figure,
+    latency_histogram_figure,
+    metric_figure,
+    throughput_figure,
+)
 from .runner import Cancelled
 from .sweeps import sweep
 from .tables import ResultTable
 
-
-def param_widget(p: Param) -> W.Widget:
-    """One control per parameter, chosen from its declaration."""
-    common = dict(description=p.name, tooltip=p.help, style={"description_width": "initial"})
-    if p.choices is not None:
-        return W.Dropdown(options=list(p.choices), value=p.default, **common)
-    if p.kind is bool:
-        return W.Checkbox(value=bool(p.default), indent=False, **common)
-    if p.kind is int and p.low is not None and p.high - p.low <= 1000 and not p.log_scale:
-        return W.IntSlider(value=p.default, min=p.low, max=p.high, **common)
-    if p.kind is int:
-        return W.BoundedIntText(value=p.default, min=p.low if p.low is not None else -2**62,
-                                max=p.high if p.high is not None else 2**62, **common)
-    if p.kind is float:
-        return W.BoundedFloatText(value=p.default, min=p.low if p.low is not None else -1e300,
-                                  max=p.high if p.high is not None else 1e300, **common)
-    return W.Text(value=str(p.default), **common)
-
-
-def facts_table(facts: dict) -> W.HTML:
-    """A dict (e.g. machine.probe()) as a two-column table."""
-    rows = "".join(f"<tr><td style='text-align:left'><b>{k}</b></td><td style='text-align:left'>{v}</td></tr>"
-                   for k, v in facts.items())
-    return W.HTML(f"<table>{rows}</table>")
-
-
-def _row(*children) -> W.HBox:
-    """A row of controls that wraps onto the next line in a narrow window, instead of
-    pushing the last controls off the right edge with no hint."""
-    return W.HBox(list(children), layout=W.Layout(flex_flow="row wrap"))
+_ERROR = "<span style='color:#b00'>{}</span>"
+X_SCALES = ("auto", "category", "linear", "log")
 
 
 class Panel:
     def __init__(self, experiment: Experiment | str, variants=None, threads=None, x: str = "threads",
-                 duration: float = 0.5, repeats: int = 3, export_dir: str = "exports"):
+                 values=None, duration: float = 0.5, repeats: int = 3, export_dir: str = "exports"):
         self.exp = get(experiment) if isinstance(experiment, str) else experiment
         self.export_dir = export_dir
         self.results = ResultTable()
+        self.held: ResultTable | None = None
+        self.error: BaseException | None = None
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
+        self._views: list = []
+        self._quiet = False
 
         cores = usable_cores()
         names = self.exp.variant_names()
@@ -82,98 +81,213 @@ class Panel:
                                       tooltip="duration of one trial", readout_format=".2f")
         self.repeats = W.IntSlider(value=repeats, min=1, max=10, description="repeats",
                                    tooltip="counted trials per point; the chart shows median and min..max")
+        self.pin = W.Dropdown(options=["none", "compact", "scattered"], value="none", description="pinning",
+                              tooltip="none: the OS places threads; compact: neighbouring CPUs (SMT siblings "
+                                      "first); scattered: one core each, across packages")
         self.params = {p.name: param_widget(p) for p in self.exp.params}
-        axes = ["threads"] + [p.name for p in self.exp.params if p.choices is not None]
-        self.x = W.Dropdown(options=axes, value=x, description="x axis",
-                            tooltip="sweep thread counts, or every value of a parameter")
+        self.param_note = W.HTML()
+        for w in self.params.values():
+            w.observe(lambda _: self._note_ranges(), "value")
+        self.x = W.Dropdown(options=["threads"] + [p.name for p in self.exp.params if sweepable(p)], value=x,
+                            description="x axis", tooltip="sweep thread counts, or the values of a parameter")
+        self.values = W.Text(description="values", placeholder="comma-separated", continuous_update=False,
+                             tooltip="the swept parameter's values (thread counts stay series)")
+        self.x_scale = W.Dropdown(options=X_SCALES, value="auto", description="x scale",
+                                  tooltip="auto: threads linear, parameters as evenly spaced categories")
+        self.x.observe(lambda _: self._on_x_change(), "value")
+        self._on_x_change(values)
         self.run_button = W.Button(description="Run", button_style="success", icon="play")
         self.stop_button = W.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.hold = W.ToggleButton(description="hold", icon="thumb-tack",
+                                   tooltip="keep the current results as a dashed overlay for the next run")
         self.progress = W.IntProgress(value=0, min=0, max=1, description="progress")
         self.status = W.HTML(value="ready")
+        self.metric = W.Dropdown(options=[], description="metric", tooltip="a metric the experiment reports")
         self.figure = go.FigureWidget(throughput_figure(self.results, x))
         self.fairness = go.FigureWidget(fairness_figure(self.results))
-        self.export_html = W.Button(description="chart → HTML", icon="download")
-        self.export_png = W.Button(description="chart → PNG", icon="image")
-        self.export_svg = W.Button(description="chart → SVG", icon="image")
-        self.export_csv = W.Button(description="data → CSV", icon="table")
+        self.latency = go.FigureWidget(latency_histogram_figure(self.results))
+        self.metric_figure = go.FigureWidget(go.Figure())
+        self.verdicts = W.HTML()
+        self.export_buttons = {kind: W.Button(description=label, icon=icon) for kind, label, icon in (
+            ("html", "figures → HTML", "download"), ("png", "figures → PNG", "image"),
+            ("svg", "figures → SVG", "image"), ("csv", "data → CSV", "table"))}
         self.export_status = W.HTML()
+        self.exported: list[str] = []
 
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
-        self.export_html.on_click(lambda _: self.export("html"))
-        self.export_png.on_click(lambda _: self.export("png"))
-        self.export_svg.on_click(lambda _: self.export("svg"))
-        self.export_csv.on_click(lambda _: self.export("csv"))
+        self.hold.observe(lambda change: self._on_hold(change["new"]), "value")
+        self.metric.observe(lambda _: self._redraw(), "value")
+        for kind, button in self.export_buttons.items():
+            button.on_click(lambda _, kind=kind: self.export(kind))
 
         help_lines = "".join(f"<li><b>{p.name}</b>: {p.help} ({p.allowed()})</li>" for p in self.exp.params)
         self.widget = W.VBox([
             W.HTML(f"<b>{self.exp.title}</b><br>{self.exp.help}<ul>{help_lines}</ul>"),
-            _row(self.variants, self.threads),
-            _row(self.duration, self.repeats, self.x),
-            _row(*self.params.values()),
-            _row(self.run_button, self.stop_button, self.progress, self.status),
-            self.figure, self.fairness,
-            _row(self.export_html, self.export_png, self.export_svg, self.export_csv, self.export_status),
+            row(self.variants, self.threads),
+            row(self.duration, self.repeats, self.pin),
+            row(self.x, self.values, self.x_scale),
+            row(*self.params.values()), self.param_note,
+            row(self.run_button, self.stop_button, self.hold, self.progress, self.status),
+            self.figure, self.fairness, self.latency, self.metric, self.metric_figure, self.verdicts,
+            row(*self.export_buttons.values(), self.export_status),
         ])
 
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
 
+    # ------------------------------------------------------------------ controls
+    def _on_x_change(self, values=None):
+        x = self.x.value
+        for name, w in self.params.items():  # the swept parameter's own control means nothing now
+            w.disabled = name == x
+        self.values.disabled = x == "threads"
+        if x == "threads":
+            self.values.value = ""
+        else:
+            self.values.value = values_text(values if values is not None else suggested_values(self.exp.param(x)))
+
+    def _note_ranges(self):
+        notes = [n for name, w in self.params.items() if (n := range_note(self.exp.param(name), w.value))]
+        self.param_note.value = _ERROR.format("; ".join(notes) + " (Run refuses it)") if notes else ""
+
+    def _on_hold(self, on: bool):
+        self.held = ResultTable(list(self.results.rows), list(self.results.provenance)) if on else None
+        self._redraw()
+
+    def view(self, fn) -> W.Output:
+        """An output showing ``fn(results)`` (a figure, text, a verdict ...), redrawn after
+        every run of this panel, so a cell below the panel never shows stale results."""
+        out = W.Output()
+        self._views.append((fn, out))
+        self._draw_view(fn, out)
+        return out
+
     # ------------------------------------------------------------------ running
     def current_params(self) -> dict:
         return {name: w.value for name, w in self.params.items()}
+
+    def _plan(self):
+        variants, threads = list(self.variants.value), sorted(self.threads.value)
+        if not variants or not threads:
+            raise ParamError("choose at least one variant and one thread count")
+        x = self.x.value
+        current = {k: v for k, v in self.current_params().items() if k != x}
+        params = self.exp.resolve_params(current)
+        values = None if x == "threads" else parse_values(self.exp.param(x), self.values.value)
+        return variants, threads, params, values
 
     def start(self) -> None:
         """Run the selected sweep on a background thread (the Run button)."""
         if self.running:
             return
         try:
-            variants, threads = list(self.variants.value), sorted(self.threads.value)
-            if not variants or not threads:
-                raise ParamError("choose at least one variant and one thread count")
-            params = self.exp.resolve_params(self.current_params())
+            plan = self._plan()
         except ParamError as e:
-            self.status.value = f"<span style='color:#b00'>{e}</span>"
+            self.status.value = _ERROR.format(e)
             return
         self.results = ResultTable()
         self.error = None
         self._cancel.clear()
-        self.run_button.disabled, self.stop_button.disabled = True, False
-        self._thread = threading.Thread(target=self._work, args=(variants, threads, params),
-                                        daemon=True, name="kernlab-panel")
+        self._show_running(True)
+        self._thread = threading.Thread(target=self._work, args=plan, daemon=True, name="kernlab-panel")
         self._thread.start()
 
-    def _work(self, variants, threads, params):
+    def _show_running(self, running: bool):
+        self.run_button.disabled, self.stop_button.disabled = running, not running
+        self.run_button.description, self.run_button.icon = ("Running…", "spinner") if running else ("Run", "play")
+        self.widget.layout.border = "2px solid #2ca02c" if running else ""
+        if running:
+            self.status.value = ("<b>running</b> on a background thread (the kernel shows Idle meanwhile; "
+                                 "Stop ends every worker)")
+
+    def _work(self, variants, threads, params, values):
         x = self.x.value
-        sweep_param = None if x == "threads" else x
         started = time.monotonic()
         try:
-            sweep(self.exp, variants, threads, params=params, sweep_param=sweep_param,
-                  duration=self.duration.value, repeats=self.repeats.value, progress=False,
-                  on_point=self._on_point, cancel=self._cancel)
+            sweep(self.exp, variants, threads, params=params, sweep_param=None if x == "threads" else x,
+                  sweep_values=values, duration=self.duration.value, repeats=self.repeats.value, progress=False,
+                  on_point=self._on_point, cancel=self._cancel, pin=self.pin.value)
             self.status.value = f"done in {time.monotonic() - started:.1f} s: {self._check_summary()}"
         except Cancelled:
             self.status.value = "stopped: every worker has ended; partial results kept"
         except BaseException as e:  # shown in the panel; the notebook keeps running
             self.error = e
-            self.status.value = f"<span style='color:#b00'>error: {type(e).__name__}: {e}</span>"
+            self.status.value = _ERROR.format(f"error: {type(e).__name__}: {e}")
         finally:
-            self.run_button.disabled, self.stop_button.disabled = False, True
+            self._show_running(False)
+            self._redraw(final=True)
 
     def _on_point(self, i, total, result, table):
         self.results = table
         self.progress.max, self.progress.value = total, i + 1
-        self.status.value = f"{result.variant} x{result.threads}: {result.ops_per_sec / 1e6:,.1f} Mops/s"
+        self.status.value = (f"<b>running</b> point {i + 1} of {total}: {result.variant} x{result.threads}: "
+                             f"{result.ops_per_sec / 1e6:,.1f} Mops/s")
         self._redraw()
 
-    def _redraw(self):
-        for widget, fig in ((self.figure, throughput_figure(self.results, self.x.value)),
-                            (self.fairness, fairness_figure(self.results))):
+    # ------------------------------------------------------------------ figures
+    def figures(self) -> dict[str, go.Figure]:
+        """Every figure the panel shows, built from its current results (and the held run)."""
+        x = self.x.value
+        figs = {"throughput": throughput_figure(self.results, x), "fairness": fairness_figure(self.results),
+                "latency": latency_histogram_figure(self.results)}
+        if self.metric.value:
+            figs["metric"] = metric_figure(self.results, self.metric.value, x)
+        if self.held is not None and self.held.rows:
+            for trace in throughput_figure(self.held, x).data:
+                trace.update(name=f"{trace.name} (held)", opacity=0.5, line_dash="dash", showlegend=True)
+                figs["throughput"].add_trace(trace)
+        if x != "threads" and self.x_scale.value != "auto":
+            for name in ("throughput", "metric"):
+                if name in figs:
+                    figs[name].update_xaxes(type=self.x_scale.value)
+        return figs
+
+    def _update_metric_choices(self):
+        metrics = sorted({k.removeprefix("metric_") for r in self.results.rows for k, v in r.items()
+                          if k.startswith("metric_") and isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if list(self.metric.options) != metrics:
+            self._quiet = True  # setting options picks a value: no redraw from inside a redraw
+            try:
+                keep = self.metric.value
+                self.metric.options = metrics
+                self.metric.value = keep if keep in metrics else (metrics[0] if metrics else None)
+            finally:
+                self._quiet = False
+
+    def _redraw(self, final: bool = False):
+        if self._quiet:
+            return
+        self._update_metric_choices()
+        figs = self.figures()
+        for widget, name in ((self.figure, "throughput"), (self.fairness, "fairness"), (self.latency, "latency"),
+                             (self.metric_figure, "metric")):
+            fig = figs.get(name, go.Figure())
             with widget.batch_update():
                 widget.data = []
                 widget.add_traces(list(fig.data))
                 widget.layout = fig.layout
+        if final:
+            self.verdicts.value = self._verdicts_html()
+            for fn, out in self._views:
+                self._draw_view(fn, out)
+
+    def _draw_view(self, fn, out: W.Output):
+        # append_display_data, not ``with out:``: a context manager captures the wrong
+        # cell's output when entered from the panel's background thread.
+        out.outputs = ()
+        if self.results.rows:
+            out.append_display_data(fn(self.results))
+
+    def _verdicts_html(self) -> str:
+        from .claims import all_claims
+        mine = [c for c in all_claims().values() if c.experiment == self.exp.name]
+        if not mine or not self.results.rows:
+            return ""
+        items = "".join(f"<li><b>{v.verdict}</b>: {v.claim}<br><i>measured:</i> {v.measured}</li>"
+                        for v in (c.judge(self.results) for c in mine))
+        return f"<b>The catalogue's claims, judged on this run</b><ul>{items}</ul>"
 
     def _check_summary(self) -> str:
         failed = sorted({f"{r['variant']} x{r['threads']}" for r in self.results.rows if not r["check_passed"]})
@@ -199,17 +313,21 @@ class Panel:
 
     # ------------------------------------------------------------------ export
     def export(self, kind: str) -> str | None:
-        """Write the chart (html/png/svg) or the data (csv) into ``export_dir``."""
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = os.path.join(self.export_dir, f"{self.exp.name}-{stamp}.{kind}")
-        try:
-            if kind == "csv":
-                self.results.save(path)
-            else:
-                export_figure(self.figure, path)
-        except ExportError as e:
-            path = export_figure(self.figure, path.rsplit(".", 1)[0] + ".html")
-            self.export_status.value = f"{e}; wrote {path} instead"
-            return path
-        self.export_status.value = f"wrote {path}"
-        return path
+        """Write every figure (html: one page; png/svg: a file each) or the data (csv, with
+        its .meta.json header) into ``export_dir``, and offer the files as downloads.
+        Returns the first file written."""
+        stem = os.path.join(self.export_dir, f"{self.exp.name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        note = ""
+        if kind == "csv":
+            paths = [self.results.save(stem + ".csv"), stem + ".csv.meta.json"]
+        elif kind == "html":
+            paths = [export_page(self.figures(), stem + ".html", f"kernlab: {self.exp.title}")]
+        else:
+            try:
+                paths = [export_figure(fig, f"{stem}-{name}.{kind}") for name, fig in self.figures().items()]
+            except ExportError as e:
+                paths = [export_page(self.figures(), stem + ".html", f"kernlab: {self.exp.title}")]
+                note = f"{e}; wrote HTML instead. "
+        self.exported = paths
+        self.export_status.value = f"{note}wrote {', '.join(paths)}<br>{download_links(paths)}"
+        return paths[0]

@@ -2,8 +2,9 @@
 The figure builders themselves are tested in test_plots.py."""
 import os
 
+from kernlab.controls import param_widget
 from kernlab.tables import ResultTable
-from kernlab.ui import Panel, param_widget
+from kernlab.ui import Panel
 
 
 def test_panel_is_generated_from_the_declaration(counter):
@@ -61,8 +62,9 @@ def test_panel_shows_bad_values_instead_of_raising(counter):
 def test_param_widgets_follow_declarations():
     from kernlab.declaration import Param
     assert type(param_widget(Param("n", int, 5, "h", low=1, high=10))).__name__ == "IntSlider"
-    assert type(param_widget(Param("n", int, 16, "h", low=16, high=10**6))).__name__ == "BoundedIntText"
-    assert type(param_widget(Param("r", float, 0.9, "h", low=0.5, high=1.0))).__name__ == "BoundedFloatText"
+    # unbounded boxes: a value typed out of range is kept and named, never clamped in silence
+    assert type(param_widget(Param("n", int, 16, "h", low=16, high=10**6))).__name__ == "IntText"
+    assert type(param_widget(Param("r", float, 0.9, "h", low=0.5, high=1.0))).__name__ == "FloatText"
     assert type(param_widget(Param("b", bool, False, "h"))).__name__ == "Checkbox"
     assert type(param_widget(Param("c", str, "a", "h", choices=("a", "b")))).__name__ == "Dropdown"
 
@@ -84,3 +86,68 @@ def test_control_rows_wrap_in_a_narrow_window():
     panel = Panel("process_table")
     rows = [w for w in panel.widget.children if w.__class__.__name__ == "HBox"]
     assert rows and all(r.layout.flex_flow == "row wrap" for r in rows)
+
+
+def test_any_numeric_parameter_is_an_x_axis_with_typed_values():
+    panel = Panel("process_table", variants=["rwlock", "rcu"], threads=[1, 2], duration=0.03, repeats=1)
+    assert "read_ratio" in panel.x.options and "table_size" in panel.x.options
+    panel.x.value = "read_ratio"
+    assert panel.params["read_ratio"].disabled and not panel.values.disabled
+    assert "0.99" in panel.values.value  # suggested values: nines for a ratio
+    panel.values.value = "0.5, 0.99"
+    panel.x_scale.value = "log"
+    panel.run()
+    assert panel.error is None, panel.error
+    names = sorted(t.name for t in panel.figure.data)
+    assert names == ["rcu x1", "rcu x2", "rwlock x1", "rwlock x2"]  # thread counts stay series
+    assert sorted(panel.figure.data[0].x) == [0.5, 0.99] and panel.figure.layout.xaxis.type == "log"
+    assert {r["param_read_ratio"] for r in panel.results.rows} == {0.5, 0.99}
+
+
+def test_a_value_out_of_range_is_named_not_clamped():
+    panel = Panel("process_table")
+    panel.params["read_ratio"].value = 0.3
+    assert panel.params["read_ratio"].value == 0.3 and "read_ratio" in panel.param_note.value
+    panel.run_button.click()
+    assert "read_ratio" in panel.status.value and not panel.running
+    panel.params["read_ratio"].value = 0.9
+    assert panel.param_note.value == ""
+    panel.x.value = "read_ratio"
+    panel.values.value = "0.9, 2"
+    panel.run_button.click()
+    assert "read_ratio" in panel.status.value and "got 2" in panel.status.value and not panel.running
+
+
+def test_every_figure_views_and_verdicts_redraw_after_a_run(counter):
+    panel = Panel(counter, variants=["atomic", "padded"], threads=[2], duration=0.03, repeats=1)
+    view = panel.view(lambda t: f"{len(t)} rows")
+    assert view.outputs == () and panel.verdicts.value == ""
+    panel.run()
+    assert view.outputs[0]["data"]["text/plain"] == "'2 rows'"
+    assert len(panel.latency.data) == 2 and len(panel.fairness.data) == 2
+    assert panel.metric.value and len(panel.metric_figure.data) == 2
+    assert "judged on this run" in panel.verdicts.value
+    assert panel.run_button.description == "Run" and panel.widget.layout.border in ("", None)
+
+
+def test_hold_keeps_the_previous_run_as_a_dashed_overlay(counter):
+    panel = Panel(counter, variants=["atomic"], threads=[1], duration=0.03, repeats=1)
+    panel.run()
+    panel.hold.value = True
+    panel.variants.value = ("padded",)
+    panel.run()
+    names = {t.name: t for t in panel.figure.data}
+    assert set(names) == {"padded", "atomic (held)"} and names["atomic (held)"].line.dash == "dash"
+    panel.hold.value = False
+    assert [t.name for t in panel.figure.data] == ["padded"]
+
+
+def test_export_writes_every_figure_and_offers_downloads(counter, tmp_path):
+    panel = Panel(counter, variants=["atomic"], threads=[1], duration=0.03, repeats=1, export_dir=str(tmp_path))
+    panel.run()
+    page = panel.export("html")
+    text = open(page).read()
+    assert text.count("<h2>") == len(panel.figures()) >= 3
+    assert "download=" in panel.export_status.value and "base64," in panel.export_status.value
+    panel.export("csv")
+    assert [os.path.basename(p).split(".", 1)[1] for p in panel.exported] == ["csv", "csv.meta.json"]

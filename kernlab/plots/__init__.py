@@ -16,7 +16,7 @@ from ._style import PALETTE
 from .breakdown import breakdown_figure, breakdown_lines, step_costs
 from .diagrams import cache_line_picture, shard_profiles_figure
 from .distributions import batch_histogram_figure, excess_figure, fairness_figure, fairness_lines
-from .export import ExportError, browser_available, export_figure
+from .export import ExportError, browser_available, export_figure, export_page
 from .latency import latency_cdf_figure, latency_histogram_figure, thread_tails_figure
 from .lines import latency_figure, metric_figure, ratio_lines, throughput_figure
 from .timeseries import series_figure
@@ -31,6 +31,7 @@ __all__ = [
     "cache_line_picture",
     "excess_figure",
     "export_figure",
+    "export_page",
     "fairness_figure",
     "fairness_lines",
     "latency_cdf_figure",

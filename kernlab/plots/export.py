@@ -34,3 +34,15 @@ def export_figure(fig: go.Figure, path: str) -> str:
     except Exception as e:  # kaleido reports a missing or broken browser in many ways
         raise ExportError(f"static export failed ({type(e).__name__}: {e}); export .html instead") from None
     return path
+
+
+def export_page(figures: dict, path: str, title: str = "kernlab") -> str:
+    """Several figures (name -> figure) in one self-contained HTML page, plotly.js embedded once."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    parts = [f"<h2>{name}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
+             for i, (name, fig) in enumerate(figures.items())]
+    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+    page += f"<h1>{title}</h1>" + "".join(parts) + "</body></html>"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(page)
+    return path
