@@ -1,4 +1,4 @@
-"""The same experiments, headless: ``kernlab list | probe | run | sweep | asm | notebooks | lab``.
+"""The same experiments, headless: ``kernlab list | probe | run | sweep | compare | asm | notebooks | lab``.
 
 Bad input ends with one line on stderr naming what is wrong and what is allowed, and
 exit status 2; no traceback. Ctrl-C stops every worker and exits with status 130.
@@ -90,6 +90,12 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
     s.add_argument("--no-progress", action="store_true")
 
+    c = sub.add_parser("compare", help="overlay results files (e.g. from several machines) as separate series")
+    c.add_argument("files", nargs="+", help="results files (.csv or .json)")
+    c.add_argument("--out", required=True, help="figure file: .html (always works), .png or .svg")
+    c.add_argument("--x", default="threads", help="x axis: threads or a parameter name")
+    c.add_argument("--experiment", help="which experiment, when the files hold several")
+
     a = sub.add_parser("asm", help="a variant's compiled op: assembly (or LLVM IR) with vector and ordering "
                        "instructions marked, and a summary line")
     a.add_argument("experiment")
@@ -173,6 +179,25 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    from .plots import export_figure, throughput_figure
+    from .tables import combine
+    if not args.out.endswith((".html", ".png", ".svg")):
+        raise ParamError(f"--out must end in .html, .png or .svg, got {args.out!r}")
+    table = combine({path: ResultTable.load(path) for path in args.files})
+    experiments = sorted(set(table.column("experiment")))
+    if args.experiment:
+        table = table.where(experiment=args.experiment)
+    elif len(experiments) > 1:
+        raise ParamError(f"the files hold several experiments ({', '.join(experiments)}); choose one with --experiment")
+    if not table.rows:
+        raise ParamError(f"no rows for experiment {args.experiment!r}; the files hold {', '.join(experiments)}")
+    machines = sorted(set(table.column("machine")))
+    export_figure(throughput_figure(table, args.x), args.out)
+    print(f"wrote {args.out}: {len(table)} rows from {len(machines)} machine(s): {'; '.join(machines)}")
+    return 0
+
+
 def _cmd_asm(args) -> int:
     from . import codeview
     from .experiments import get
@@ -220,7 +245,8 @@ def main(argv=None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
-                "sweep": _cmd_sweep, "asm": _cmd_asm, "notebooks": _cmd_notebooks, "lab": _cmd_lab}[args.command](args)
+                "sweep": _cmd_sweep, "compare": _cmd_compare, "asm": _cmd_asm, "notebooks": _cmd_notebooks,
+                "lab": _cmd_lab}[args.command](args)
     except (ParamError, ResultsFileError) as e:
         print(f"kernlab: error: {e}", file=sys.stderr)
         return 2

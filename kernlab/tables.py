@@ -174,6 +174,26 @@ class ResultTable:
         return cls(rows, (header or {}).get("provenance", []))
 
 
+def combine(tables: dict) -> ResultTable:
+    """One table from several (source name -> table), every row labelled with the machine
+    that measured it; when two sources share a machine label, the source name is added,
+    so their rows stay separate series instead of merging into one line."""
+    from .results import machine_label
+    labels = {}
+    for source, table in tables.items():
+        fallback = machine_label(table.provenance[0]) if table.provenance else os.path.basename(str(source))
+        labels[source] = {r.get("machine") or fallback for r in table.rows}
+    out = ResultTable()
+    for source, table in tables.items():
+        clash = any(labels[source] & labels[other] for other in tables if other != source)
+        for row in table.rows:
+            label = row.get("machine") or next(iter(labels[source]))
+            out.rows.append({**row, "machine": f"{label} ({os.path.basename(str(source))})" if clash else label})
+        for p in table.provenance:
+            out._add_provenance(p)
+    return out
+
+
 def sidecar_path(csv_path: str) -> str:
     """Where a CSV's header (provenance, column types) lives."""
     return csv_path + ".meta.json"

@@ -165,3 +165,20 @@ def test_lab_serves_the_notebooks_on_localhost_with_a_token(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_compare_overlays_files_from_two_machines_as_separate_series(tmp_path, capsys):
+    from kernlab.cli import main
+    from kernlab.tables import ResultTable
+    row = {"experiment": "counter", "variant": "atomic", "threads": 1, "ops_per_sec": 1e6, "broken": False,
+           "oversubscribed": False, "usable_cores": 2}
+    for name, machine, rate in (("a.csv", "small x2 @a", 1e6), ("b.json", "big x16 @b", 3e6)):
+        ResultTable([{**row, "machine": machine, "ops_per_sec": rate},
+                     {**row, "machine": machine, "threads": 2, "ops_per_sec": rate}]).save(str(tmp_path / name))
+    out = tmp_path / "fig.html"
+    assert main(["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.json"), "--out", str(out)]) == 0
+    assert "2 machine(s)" in capsys.readouterr().out
+    text = out.read_text()
+    assert "atomic @ small x2 @a" in text and "atomic @ big x16 @b" in text
+    assert main(["compare", str(tmp_path / "a.csv"), "--out", str(tmp_path / "f.txt")]) == 2
+    assert "--out must end in .html" in capsys.readouterr().err
