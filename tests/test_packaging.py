@@ -150,3 +150,16 @@ def test_a_file_is_no_workspace(tmp_path, capsys):
     assert main(["notebooks", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("kernlab: error:") and "\n" not in err
+
+
+def test_the_install_step_keeps_notebook_outputs_out_of_git():
+    """make install sets nbstripout up as a git filter: outputs saved while working in the
+    lab stay in the notebook files but never show up as changes to commit."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    attr = subprocess.run(["git", "check-attr", "filter", "notebooks/00-start-here.ipynb"], cwd=root,
+                          capture_output=True, text=True).stdout
+    clean = subprocess.run(["git", "config", "--get", "filter.nbstripout.clean"], cwd=root,
+                           capture_output=True, text=True).stdout
+    assert attr.strip().endswith("nbstripout") and "nbstripout" in clean, "run `make install` (it sets the filter up)"
