@@ -11,6 +11,19 @@ read it, through the helpers below:
                                spinner alive past the deadline);
 ``backoff(step)``             the one bounded exponential backoff (crossbeam's ``Backoff``):
                                2**step pauses, capped at 2**BACKOFF_LIMIT.
+``trace_clock(ctl)``,         trace mode (off unless the runner asks for it): an op reads
+``trace_event(ctl, ...)``      the clock around what it waits for and holds, and records
+                               (kind, begin, end) into its thread's bounded event list.
+
+Trace mode. A timeline ("who held the lock, when did the writer run") needs timestamps
+that sampling does not give. With tracing on, the control block carries, after its
+fields, one region per thread: a count, then up to ``capacity`` events of three words;
+each thread writes only its own region (plain stores: the runner reads them after the
+join, which orders them) and stops recording when it is full, so the trace is the
+first ``capacity`` events that begin after ``TRACE_FROM`` (the runner sets it a little
+after START, so that threads still starting up do not fill the trace). Cost: off, one load of a read-only word per
+traced op; on, one clock read per timestamp (``machine.timer_overhead_ns``), which
+stretches short critical sections: timelines show order and overlap, not exact speed.
 
 This module imports nothing above ``atomics``/``layout``/``jit`` (as liburcu's static fast
 paths depend only on its atomics), so every primitive can use it and the runner, the
@@ -24,21 +37,29 @@ import numpy as np
 
 from . import atomics as A
 from .jit import inline_kernel
-from .layout import field_offsets, padded_fields
+from .layout import aligned_zeros, field_offsets, pad_words
 
 # The fields of the control block, one padded field each.
-START, STOP, READY, DEADLINE, SAMPLE_EVERY = field_offsets(5)
-CONTROL_FIELDS = 5
+START, STOP, READY, DEADLINE, SAMPLE_EVERY, TRACE_CAPACITY, TRACE_FROM = field_offsets(7)
+CONTROL_FIELDS = 7
+TRACE_BASE = CONTROL_FIELDS * pad_words()   # where the per-thread trace regions begin
+TRACE_HEADER = pad_words()                  # a region's count, alone on its line pair
+# What a trace event records (its ``kind``): intervals, or instants where begin == end.
+WAIT, HOLD, WRITE, RETRY, GRACE = 1, 2, 3, 4, 5
+TRACE_KINDS = {WAIT: "wait", HOLD: "hold", WRITE: "write", RETRY: "retry", GRACE: "grace period"}
 
 BACKOFF_LIMIT = 6   # at most 2**6 = 64 pauses (~1-2 us): stops a stampede, short next to a handoff
 
 
 def control_block(*, started: bool = False, stopped: bool = False, deadline_s: float = 60.0,
-                  sample_every: int = 0) -> np.ndarray:
+                  sample_every: int = 0, trace_capacity: int = 0, threads: int = 0) -> np.ndarray:
     """A fresh control block. Tests call primitives with one: ``control_block()`` lets
     spin loops run (until ``deadline_s`` from now); ``control_block(stopped=True)``
-    makes every wait give up at once. ``sample_every`` 0 turns latency sampling off."""
-    ctl = padded_fields(CONTROL_FIELDS)
+    makes every wait give up at once. ``sample_every`` 0 turns latency sampling off;
+    ``trace_capacity`` > 0 records up to that many events for each of ``threads``."""
+    ctl = aligned_zeros(TRACE_BASE + threads * trace_region(trace_capacity) * (trace_capacity > 0),
+                        align=pad_words() * 8)
+    ctl[TRACE_CAPACITY] = trace_capacity if threads else 0
     ctl[START] = int(started)
     ctl[STOP] = int(stopped)
     ctl[DEADLINE] = time.monotonic_ns() + int(deadline_s * 1e9)
@@ -71,3 +92,44 @@ def backoff(step):
     failed attempt, so waiters spread out instead of stampeding a line on every release."""
     for _ in range(1 << min(step, BACKOFF_LIMIT)):
         A.cpu_relax()
+
+
+@inline_kernel
+def trace_region(capacity):
+    """Words of one thread's trace region: its count, then the events, in whole padded fields."""
+    return TRACE_HEADER + (3 * capacity + TRACE_HEADER - 1) // TRACE_HEADER * TRACE_HEADER
+
+
+@inline_kernel
+def trace_clock(ctl):
+    """A timestamp for a trace event, or 0 without a clock read when tracing is off."""
+    # plain load: written before START, read-only during the run
+    return A.now_ns() if ctl[TRACE_CAPACITY] != 0 else np.int64(0)
+
+
+@inline_kernel
+def trace_event(ctl, tid, kind, begin, end):
+    """Record one event of thread ``tid`` if tracing is on and its region has room."""
+    capacity = ctl[TRACE_CAPACITY]
+    # plain load of TRACE_FROM: written before START (the runner skips the start-up)
+    if capacity != 0 and begin >= ctl[TRACE_FROM]:
+        base = TRACE_BASE + tid * trace_region(capacity)
+        count = ctl[base]
+        if count < capacity:
+            at = base + TRACE_HEADER + 3 * count
+            ctl[at] = kind
+            ctl[at + 1] = begin
+            ctl[at + 2] = end
+            ctl[base] = count + 1
+
+
+def trace_events(ctl: np.ndarray, threads: int) -> np.ndarray:
+    """The recorded events as rows (thread, kind, begin_ns, end_ns), in each thread's order."""
+    capacity = int(ctl[TRACE_CAPACITY])
+    rows = []
+    for tid in range(threads if capacity else 0):
+        base = TRACE_BASE + tid * trace_region(capacity)
+        count = int(ctl[base])
+        events = ctl[base + TRACE_HEADER: base + TRACE_HEADER + 3 * count].reshape(count, 3)
+        rows.append(np.column_stack([np.full(count, tid, np.int64), events]))
+    return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)

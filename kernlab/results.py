@@ -11,6 +11,7 @@ from .declaration import Check
 from .tables import median_trial
 
 RAW_SAMPLES_PER_THREAD = 512      # raw latency samples a results row keeps per thread
+TRACE_COLUMNS = ("trace_thread", "trace_kind", "trace_begin_ns", "trace_end_ns")
 
 
 def machine_label(facts: dict) -> str:
@@ -43,6 +44,7 @@ class Trial:
     check: Check
     metrics: dict = field(default_factory=dict)
     latency_threads: np.ndarray | None = None   # thread id of each latency sample
+    trace: np.ndarray | None = None             # trace mode: rows (thread, kind, begin_ns, end_ns)
 
     @property
     def ops(self) -> int:
@@ -180,6 +182,9 @@ class RunResult:
             raw, tids = spread_samples(t.per_thread_latencies())
             if raw:
                 row["lat_raw_ns"], row["lat_raw_thread"] = raw, tids
+            if t.trace is not None:
+                for i, name in enumerate(TRACE_COLUMNS):
+                    row[name] = t.trace[:, i].tolist()
             row.update({f"param_{k}": v for k, v in self.params.items()})
             row.update({f"metric_{k}": v for k, v in t.metrics.items()})
             out.append(row)

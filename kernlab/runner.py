@@ -26,7 +26,7 @@ import numpy as np
 
 from . import atomics as A
 from .declaration import Experiment, ParamError
-from .harness import DEADLINE, READY, START, STOP, control_block
+from .harness import DEADLINE, READY, START, STOP, TRACE_FROM, control_block, trace_events
 from .jit import kernel
 from .layout import padded_rows
 from .machine import pin_order, probe, timer_overhead_ns, usable_cores
@@ -37,6 +37,8 @@ LATENCY_CAPACITY = 1 << 14          # samples kept per thread (a ring: the lates
 DEADLINE_GRACE_S = 2.0              # a worker quits by itself this long after the planned stop
 SAMPLING_TARGET = 0.01              # aim: sampling costs 1% of the run
 MAX_DURATION_S = 60.0
+MAX_TRACE_EVENTS = 1 << 16          # trace events kept per thread and trial
+TRACE_SKIP, TRACE_SKIP_MAX_S = 0.1, 0.05   # tracing starts this share of the trial in (at most 50 ms)
 
 
 class Cancelled(Exception):
@@ -81,7 +83,7 @@ def _choose_sample_every(ns_per_op: float) -> int:
 
 
 def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duration: float,
-              sample_every: int = 0, pin=False, cancel: threading.Event | None = None) -> Trial:
+              sample_every: int = 0, pin=False, cancel: threading.Event | None = None, trace: int = 0) -> Trial:
     """One timed trial. ``sample_every`` 0 turns latency sampling off; otherwise about
     one op in ``sample_every`` is timed, at random indices (see kernlab.worker).
     ``pin``: see ``resolve_pin``."""
@@ -89,7 +91,8 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     worker = make_worker(v.op)
     state = tuple(exp.setup(threads, params))
     # The deadline is final only at START; until then it guards the start-up itself.
-    ctl = control_block(deadline_s=duration + DEADLINE_GRACE_S + 10.0, sample_every=sample_every)
+    ctl = control_block(deadline_s=duration + DEADLINE_GRACE_S + 10.0, sample_every=sample_every,
+                        trace_capacity=trace, threads=threads)
     out = padded_rows(threads, 8)
     lat = np.zeros((threads, LATENCY_CAPACITY), np.int64)
 
@@ -118,6 +121,7 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
         # The deadline counts from the real start: no worker survives the planned stop by
         # more than DEADLINE_GRACE_S, even if this thread dies right here.
         _set(ctl, DEADLINE, time.monotonic_ns() + int((duration + DEADLINE_GRACE_S) * 1e9))
+        _set(ctl, TRACE_FROM, time.monotonic_ns() + int(min(TRACE_SKIP * duration, TRACE_SKIP_MAX_S) * 1e9))
         _set(ctl, START, 1)
         cancelled = _sleep_until(time.monotonic() + duration, cancel or threading.Event())
     finally:
@@ -142,7 +146,10 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     aux = out[:, AUX].copy()
     check = exp.check(state, ops, params)
     metrics = exp.metrics(state, ops, aux, params) if exp.metrics else {}
-    return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics, lat_tids)
+    events = trace_events(ctl, threads)
+    events[:, 2:] -= int(out[:, T_BEGIN].min())   # nanoseconds since the first worker began
+    return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics, lat_tids,
+                 events if trace else None)
 
 
 def _compile_here(worker, out, lat, state) -> None:
@@ -176,10 +183,14 @@ def _set(ctl, i, value):
 
 def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repeats: int = 3,
         params: dict | None = None, warmup: float = 0.1, sample_every: int | None = None,
-        pin=False, cancel: threading.Event | None = None) -> RunResult:
+        pin=False, cancel: threading.Event | None = None, trace: int = 0) -> RunResult:
     """Warm up, then ``repeats`` counted trials. ``sample_every`` None picks it from the
-    warm-up; 0 turns latency sampling off."""
+    warm-up; 0 turns latency sampling off. ``trace`` > 0 records up to that many events
+    per thread in every counted trial (see harness: trace mode)."""
     _validate_run_args(threads, duration, repeats)
+    if not isinstance(trace, (int, np.integer)) or isinstance(trace, bool) or not 0 <= trace <= MAX_TRACE_EVENTS:
+        raise ParamError(f"trace must be an integer in [0, {MAX_TRACE_EVENTS}] (events per thread; 0: off), "
+                         f"got {trace!r}")
     policy, cpus = resolve_pin(pin, threads)
     values = exp.resolve_params(params)
     v = exp.variant(variant)
@@ -193,7 +204,7 @@ def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repe
     if not isinstance(sample_every, (int, np.integer)) or sample_every < 0 or sample_every > 1 << 24:
         raise ParamError(f"sample_every must be an integer in [0, {1 << 24}] (0: no latency samples), "
                          f"got {sample_every!r}")
-    trials = [run_trial(exp, variant, threads, values, duration, sample_every, pin, cancel)
+    trials = [run_trial(exp, variant, threads, values, duration, sample_every, pin, cancel, trace)
               for _ in range(repeats)]
     return RunResult(exp.name, variant, v.broken, threads, values, duration, trials,
                      oversubscribed=threads > usable_cores(), pinned=cpus is not None,

@@ -41,7 +41,7 @@ def test_control_block_fields_are_padded_and_set():
     ctl = H.control_block(started=True, sample_every=37)
     after = time.monotonic_ns()
     assert ctl.dtype == np.int64 and ctl.ctypes.data % PAD_BYTES == 0
-    fields = (H.START, H.STOP, H.READY, H.DEADLINE, H.SAMPLE_EVERY)
+    fields = (H.START, H.STOP, H.READY, H.DEADLINE, H.SAMPLE_EVERY, H.TRACE_CAPACITY, H.TRACE_FROM)
     assert len(set(fields)) == H.CONTROL_FIELDS
     for f in fields:
         assert f * ctl.itemsize % PAD_BYTES == 0 and f < len(ctl)

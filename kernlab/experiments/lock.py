@@ -24,6 +24,7 @@ Shared state (fresh per trial):
 import numpy as np
 
 from .. import atomics as A
+from .. import harness as H
 from ..claims import Claim, Verdict, median_rate
 from ..declaration import Check, Experiment, Param, Variant
 from ..jit import inline_kernel
@@ -51,13 +52,23 @@ def _critical(data, intruders, cfg, tid):
     A.store_relaxed(data, OWNER, 0)
 
 
+@inline_kernel
+def _trace_section(ctl, tid, asked, got):
+    """Trace mode (off: nothing happens): the wait from asking for the lock until it was
+    granted, and the hold from then until now (just after the release)."""
+    H.trace_event(ctl, tid, H.WAIT, asked, got)
+    H.trace_event(ctl, tid, H.HOLD, got, H.trace_clock(ctl))
+
+
 # Helpers are inline_kernels (see jit: no call passes arrays field by field), and each op
 # takes the arrays it needs out of `state` once, at the top.
 
 @inline_kernel
 def op_none(ctl, state, tid, n):
     data, intruders, cfg = state[4], state[5], state[6]
+    got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
+    _trace_section(ctl, tid, got, got)
     L.spin_work(cfg[OUTSIDE], cfg)
     return 0
 
@@ -65,11 +76,14 @@ def op_none(ctl, state, tid, n):
 @inline_kernel
 def op_tas(ctl, state, tid, n):
     word, data, intruders, cfg = state[0], state[4], state[5], state[6]
+    asked = H.trace_clock(ctl)
     w = L.tas_acquire(word, SPIN_WORD, ctl)
     if w < 0:
         return -1
+    got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.tas_release(word, SPIN_WORD)
+    _trace_section(ctl, tid, asked, got)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -77,11 +91,14 @@ def op_tas(ctl, state, tid, n):
 @inline_kernel
 def op_ttas(ctl, state, tid, n):
     word, data, intruders, cfg = state[0], state[4], state[5], state[6]
+    asked = H.trace_clock(ctl)
     w = L.ttas_acquire(word, SPIN_WORD, ctl)
     if w < 0:
         return -1
+    got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.ttas_release(word, SPIN_WORD)
+    _trace_section(ctl, tid, asked, got)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -89,11 +106,14 @@ def op_ttas(ctl, state, tid, n):
 @inline_kernel
 def op_ticket(ctl, state, tid, n):
     ticket, data, intruders, cfg = state[7], state[4], state[5], state[6]
+    asked = H.trace_clock(ctl)
     w = L.ticket_acquire(ticket, ctl)
     if w < 0:
         return -1
+    got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.ticket_release(ticket)
+    _trace_section(ctl, tid, asked, got)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -101,11 +121,14 @@ def op_ticket(ctl, state, tid, n):
 @inline_kernel
 def op_mcs(ctl, state, tid, n):
     tail, nodes, data, intruders, cfg = state[1], state[2], state[4], state[5], state[6]
+    asked = H.trace_clock(ctl)
     w = L.mcs_acquire(tail, nodes, tid, ctl)
     if w < 0:
         return -1
+    got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.mcs_release(tail, nodes, tid, ctl)   # -1 only when stopping: the op still counts
+    _trace_section(ctl, tid, asked, got)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -113,11 +136,14 @@ def op_mcs(ctl, state, tid, n):
 @inline_kernel
 def op_mutex(ctl, state, tid, n):
     futex, data, intruders, cfg = state[3], state[4], state[5], state[6]
+    asked = H.trace_clock(ctl)
     w = L.mutex_acquire(futex, 0, ctl)
     if w < 0:
         return -1
+    got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.mutex_release(futex, 0)
+    _trace_section(ctl, tid, asked, got)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 

@@ -33,6 +33,7 @@ live with it, after the experiment's own ~300 lines.)
 import numpy as np
 
 from .. import atomics as A
+from .. import harness as H
 from ..claims import Claim, Verdict
 from ..declaration import Experiment, Param, Variant
 from ..harness import stopping
@@ -115,11 +116,15 @@ def _rw_op(ctl, state, tid, n, sharded):
     key, update, remove, gen = decide_op(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     row = 1 + shard_of(key, cfg[RM.C_SHARDS], cfg[RM.C_MODE]) if sharded else 0
     if update:
+        asked = H.trace_clock(ctl)
         spins = write_lock(locks, (row, 0), ctl)
         if spins < 0:
             return -1
+        got = H.trace_clock(ctl)
         _update_in_place(versions, records, applied, key, remove, gen)
         write_unlock(locks, (row, 0))
+        H.trace_event(ctl, tid, H.WAIT, asked, got)     # trace mode: waiting for the readers to leave
+        H.trace_event(ctl, tid, H.WRITE, got, H.trace_clock(ctl))
         return spins
     spins = read_lock(locks, (row, 0), ctl)
     if spins < 0:
@@ -193,8 +198,11 @@ def _rcu_op(ctl, state, tid, n, refcount, early):
     RM.sample_series(state[SERIES], meta, rcu.OUTSTANDING, tid, n)
     key, update, remove, gen = decide_op(state[KEYS], state[RNG], cfg[RM.C_UPDATE], tid, n)
     if update:
-        return _rcu_update(ctl, meta, state[QS], versions, records, state[VFREE], state[RFREE], state[QUEUE],
+        began = H.trace_clock(ctl)
+        done = _rcu_update(ctl, meta, state[QS], versions, records, state[VFREE], state[RFREE], state[QUEUE],
                            refs, state[APPLIED], cfg[RM.C_THREADS], tid, key, remove, gen, early)
+        H.trace_event(ctl, tid, H.WRITE, began, H.trace_clock(ctl))   # trace mode: copy, publish, retire
+        return done
     v = rcu.dereference(meta)
     if refcount:
         A.fetch_add_relaxed(refs, (v, 0), 1)      # relaxed: as Arc::clone

@@ -11,6 +11,9 @@ checks its copy on its own: fields from two different updates do not fit togethe
 *torn* snapshot), a poisoned block (a reclaimed RCU version) does not fit either, and
 a thread's successive snapshots must never go back in time.
 
+(This file is longer than 350 lines because its claim is judged beside the variants it
+compares, as in process_table.)
+
     locked        a reader-writer lock (primitives.rwlock): readers share it, but each
                   read writes the lock word, so reader cores fight over its line
     seqlock       primitives.seqlock: readers copy, then re-check the sequence and retry
@@ -40,6 +43,7 @@ the publish CAS is release (the new version's fields before its index) and pairs
 import numpy as np
 
 from .. import atomics as A
+from .. import harness as H
 from ..claims import Claim, Verdict
 from ..declaration import Experiment, Param, Variant
 from ..harness import stopping
@@ -104,11 +108,14 @@ def op_locked(ctl, state, tid, n):
     lock, data, bufs, rows, rng, cfg = state[LOCK], state[DATA], state[BUFS], state[ROWS], state[RNG], state[CFG]
     k = cfg[C_FIELDS]
     if _is_update(rng, cfg, tid):
+        asked = H.trace_clock(ctl)
         spins = write_lock(lock, 0, ctl)
         if spins < 0:
             return -1
+        got = H.trace_clock(ctl)
         _write_block(data, k)
         write_unlock(lock, 0)
+        _trace_write(ctl, tid, asked, got)
         _bump(rows, tid, R_WRITES)
         return spins
     spins = read_lock(lock, 0, ctl)
@@ -123,13 +130,23 @@ def op_locked(ctl, state, tid, n):
 
 @inline_kernel
 def _seq_write(ctl, seq, data, rows, k, tid):
+    asked = H.trace_clock(ctl)
     spins = SL.write_begin(seq, 0, ctl)
     if spins < 0:
         return -1
+    got = H.trace_clock(ctl)
     _write_block(data, k)
     SL.write_end(seq, 0)
+    _trace_write(ctl, tid, asked, got)
     _bump(rows, tid, R_WRITES)
     return spins
+
+
+@inline_kernel
+def _trace_write(ctl, tid, asked, got):
+    """Trace mode: the writer's wait for other writers, then its window (sequence odd, or lock held)."""
+    H.trace_event(ctl, tid, H.WAIT, asked, got)
+    H.trace_event(ctl, tid, H.WRITE, got, H.trace_clock(ctl))
 
 
 @inline_kernel
@@ -139,9 +156,12 @@ def op_seqlock(ctl, state, tid, n):
     if _is_update(rng, cfg, tid):
         return _seq_write(ctl, seq, data, rows, k, tid)
     buf = bufs[tid]
+    began = H.trace_clock(ctl)
     retries = SL.read(seq, 0, data, k, buf, ctl)
     if retries < 0:
         return -1
+    if retries > 0:     # trace mode: a read that had to retry, over its whole duration
+        H.trace_event(ctl, tid, H.RETRY, began, H.trace_clock(ctl))
     _verify(buf, k, rows, tid)
     return retries
 

@@ -5,6 +5,7 @@
 - ``distributions``: per-thread fairness, combining batch sizes, count excess;
 - ``latency``: the raw latency samples as a histogram, a CDF and per-thread tails;
 - ``timeseries``: a quantity sampled during one trial;
+- ``timeline``: what each thread did over time in a traced trial (a Gantt chart);
 - ``breakdown``: how a cost builds up step by step (a waterfall);
 - ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
 - ``export``: HTML / PNG / SVG files.
@@ -19,6 +20,7 @@ from .distributions import batch_histogram_figure, excess_figure, fairness_figur
 from .export import ExportError, browser_available, export_figure, export_page
 from .latency import latency_cdf_figure, latency_histogram_figure, thread_tails_figure
 from .lines import latency_figure, metric_figure, ratio_lines, throughput_figure
+from .timeline import timeline_figure, timeline_lines
 from .timeseries import series_figure
 
 __all__ = [
@@ -43,5 +45,7 @@ __all__ = [
     "shard_profiles_figure",
     "step_costs",
     "thread_tails_figure",
+    "timeline_figure",
+    "timeline_lines",
     "throughput_figure",
 ]

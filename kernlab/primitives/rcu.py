@@ -70,7 +70,7 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..harness import backoff, should_abandon
+from ..harness import GRACE, backoff, should_abandon, trace_event
 from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, field_offsets, padded_fields, padded_slots
 from .freelist import fifo_len, fifo_pop, fifo_push, make_fifo
@@ -213,7 +213,9 @@ def alloc(meta, qs, versions, records, vfree, rfree, queue, refs, tid, threads, 
         ttas_release(meta, LOCK)
         if v >= 0:
             if waited_from != 0:
-                A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)  # relaxed: a statistic
+                waited_to = A.now_ns()
+                A.fetch_add_relaxed(meta, WAIT_NS, waited_to - waited_from)  # relaxed: a statistic
+                trace_event(ctl, tid, GRACE, waited_from, waited_to)   # trace mode: waited for a grace period
             return v, r
         if waited_from == 0:
             waited_from = A.now_ns()

@@ -1,0 +1,91 @@
+"""What the threads did over time: a Gantt chart of one traced trial (``trace=N`` in a
+run records each thread's first N events: lock waits and holds, writer windows, reads
+that had to retry, waits for a grace period; see ``kernlab.harness``, trace mode).
+
+The chart shows the span in which *every* thread was still recording (each keeps only
+its first N events, so a fast thread's list ends sooner); later events of the others
+would otherwise look like a thread that stopped working.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from ..tables import ResultTable, median_trial
+from ._style import base_layout, point_rows, point_text
+
+# kind -> (name, colour); the numbers are kernlab.harness's WAIT, HOLD, WRITE, RETRY, GRACE
+KINDS = {1: ("wait", "#c7c7c7"), 2: ("hold", "#d62728"), 3: ("write", "#ff7f0e"),
+         4: ("read retried", "#9467bd"), 5: ("grace-period wait", "#2ca02c")}
+
+
+def traced_rows(table: ResultTable) -> list:
+    return [r for r in table.rows if r.get("trace_kind")]
+
+
+def trace_events(row: dict) -> np.ndarray:
+    """One row's events as an (n, 4) array: thread, kind, begin_ns, end_ns."""
+    return np.column_stack([np.asarray(row[c], np.int64) for c in
+                            ("trace_thread", "trace_kind", "trace_begin_ns", "trace_end_ns")])
+
+
+def common_window(events: np.ndarray) -> tuple[int, int]:
+    """From the first event to the earliest "last event" of any thread that recorded."""
+    if not len(events):
+        return 0, 0
+    last = min(events[events[:, 0] == t, 3].max() for t in np.unique(events[:, 0]))
+    return int(events[:, 2].min()), int(last)
+
+
+def timeline_figure(table: ResultTable, variant: str | None = None, threads: int | None = None,
+                    window_us: float | None = None, title: str | None = None, **where) -> go.Figure:
+    """Gantt chart of the median traced trial of ``variant`` (default: the first traced
+    one) at one point; ``window_us`` shows only the first microseconds of it."""
+    rows, picked = point_rows(ResultTable(traced_rows(table)), threads, where)
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    variant = variant or (variants[0] if variants else None)
+    fig = go.Figure()
+    unit = "µs"
+    chosen = [r for r in rows if r["variant"] == variant]
+    if chosen:
+        events = trace_events(median_trial(chosen))
+        begin, end = common_window(events)
+        if window_us is not None:
+            end = min(end, begin + int(window_us * 1e3))
+        # events overlapping the window, clipped to it: a wait that began earlier still shows
+        shown = events[(events[:, 2] < end) & (events[:, 3] > begin)].copy()
+        shown[:, 2:] = np.clip(shown[:, 2:], begin, end)
+        scale, unit = (1e6, "ms") if end - begin > 20e6 else (1e3, "µs")
+        for kind, (name, colour) in KINDS.items():
+            ev = shown[shown[:, 1] == kind]
+            if not len(ev):
+                continue
+            x = np.full(3 * len(ev), np.nan)
+            y = np.full(3 * len(ev), np.nan)
+            x[0::3], x[1::3] = (ev[:, 2] - begin) / scale, (np.maximum(ev[:, 3], ev[:, 2] + 50) - begin) / scale
+            y[0::3] = y[1::3] = ev[:, 0]
+            fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=name, line={"color": colour, "width": 14},
+                                       hoverinfo="skip"))
+        count = int(picked.get("threads") or 1)
+        fig.update_yaxes(tickmode="array", tickvals=list(range(count)), ticktext=[f"t{t}" for t in range(count)],
+                         range=[count - 0.5, -0.5])
+    at = point_text(picked)
+    fig = base_layout(fig, title or f"timeline: {variant}{at}", f"{unit} since the first traced event", "thread")
+    fig.update_layout(legend_title_text="event")
+    return fig
+
+
+def timeline_lines(table: ResultTable) -> str:
+    """Per traced variant and thread count: events of each kind, and the longest wait."""
+    out = []
+    groups: dict = {}
+    for r in traced_rows(table):
+        groups.setdefault((r["variant"], r["threads"]), []).append(r)
+    for (variant, threads), rows in groups.items():
+        events = trace_events(median_trial(rows))
+        counts = ", ".join(f"{int((events[:, 1] == k).sum())} {name}" for k, (name, _) in KINDS.items()
+                           if (events[:, 1] == k).any())
+        waits = events[events[:, 1] == 1]
+        longest = f"; longest wait {(waits[:, 3] - waits[:, 2]).max() / 1e3:,.1f} µs" if len(waits) else ""
+        out.append(f"{variant} x{threads}: {counts}{longest}")
+    return "\n".join(out)
