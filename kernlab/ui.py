@@ -45,6 +45,7 @@ from .plots import (
     latency_histogram_figure,
     metric_figure,
     throughput_figure,
+    timeline_figure,
 )
 from .runner import Cancelled
 from .sweeps import sweep
@@ -52,6 +53,7 @@ from .tables import ResultTable
 
 _ERROR = "<span style='color:#b00'>{}</span>"
 X_SCALES = ("auto", "category", "linear", "log")
+TRACE_EVENTS = 20_000       # per thread and trial, when the panel traces
 
 
 class Panel:
@@ -84,6 +86,9 @@ class Panel:
         self.pin = W.Dropdown(options=["none", "compact", "scattered"], value="none", description="pinning",
                               tooltip="none: the OS places threads; compact: neighbouring CPUs (SMT siblings "
                                       "first); scattered: one core each, across packages")
+        self.trace = W.Checkbox(value=False, indent=False, description="trace a timeline",
+                                tooltip=f"record each thread's first {TRACE_EVENTS:,} events (lock waits and holds, "
+                                        "writer windows, retries); costs a clock read per event")
         self.params = {p.name: param_widget(p) for p in self.exp.params}
         self.param_note = W.HTML()
         for w in self.params.values():
@@ -107,6 +112,7 @@ class Panel:
         self.fairness = go.FigureWidget(fairness_figure(self.results))
         self.latency = go.FigureWidget(latency_histogram_figure(self.results))
         self.metric_figure = go.FigureWidget(go.Figure())
+        self.timeline = go.FigureWidget(go.Figure())
         self.verdicts = W.HTML()
         self.export_buttons = {kind: W.Button(description=label, icon=icon) for kind, label, icon in (
             ("html", "figures → HTML", "download"), ("png", "figures → PNG", "image"),
@@ -125,11 +131,11 @@ class Panel:
         self.widget = W.VBox([
             W.HTML(f"<b>{self.exp.title}</b><br>{self.exp.help}<ul>{help_lines}</ul>"),
             row(self.variants, self.threads),
-            row(self.duration, self.repeats, self.pin),
+            row(self.duration, self.repeats, self.pin, self.trace),
             row(self.x, self.values, self.x_scale),
             row(*self.params.values()), self.param_note,
             row(self.run_button, self.stop_button, self.hold, self.progress, self.status),
-            self.figure, self.fairness, self.latency, self.metric, self.metric_figure, self.verdicts,
+            self.figure, self.fairness, self.latency, self.metric, self.metric_figure, self.timeline, self.verdicts,
             row(*self.export_buttons.values(), self.export_status),
         ])
 
@@ -208,7 +214,8 @@ class Panel:
         try:
             sweep(self.exp, variants, threads, params=params, sweep_param=None if x == "threads" else x,
                   sweep_values=values, duration=self.duration.value, repeats=self.repeats.value, progress=False,
-                  on_point=self._on_point, cancel=self._cancel, pin=self.pin.value)
+                  on_point=self._on_point, cancel=self._cancel, pin=self.pin.value,
+                  trace=TRACE_EVENTS if self.trace.value else 0)
             self.status.value = f"done in {time.monotonic() - started:.1f} s: {self._check_summary()}"
         except Cancelled:
             self.status.value = "stopped: every worker has ended; partial results kept"
@@ -234,6 +241,8 @@ class Panel:
                 "latency": latency_histogram_figure(self.results)}
         if self.metric.value:
             figs["metric"] = metric_figure(self.results, self.metric.value, x)
+        if any(r.get("trace_kind") for r in self.results.rows):
+            figs["timeline"] = timeline_figure(self.results)
         if self.held is not None and self.held.rows:
             for trace in throughput_figure(self.held, x).data:
                 trace.update(name=f"{trace.name} (held)", opacity=0.5, line_dash="dash", showlegend=True)
@@ -262,7 +271,7 @@ class Panel:
         self._update_metric_choices()
         figs = self.figures()
         for widget, name in ((self.figure, "throughput"), (self.fairness, "fairness"), (self.latency, "latency"),
-                             (self.metric_figure, "metric")):
+                             (self.metric_figure, "metric"), (self.timeline, "timeline")):
             fig = figs.get(name, go.Figure())
             with widget.batch_update():
                 widget.data = []

@@ -151,3 +151,13 @@ def test_export_writes_every_figure_and_offers_downloads(counter, tmp_path):
     assert "download=" in panel.export_status.value and "base64," in panel.export_status.value
     panel.export("csv")
     assert [os.path.basename(p).split(".", 1)[1] for p in panel.exported] == ["csv", "csv.meta.json"]
+
+
+def test_a_traced_run_adds_its_timeline():
+    panel = Panel("lock", variants=["ttas"], threads=[2], duration=0.05, repeats=1)
+    panel.run()
+    assert len(panel.timeline.data) == 0
+    panel.trace.value = True
+    panel.run()
+    assert panel.error is None, panel.error
+    assert {t.name for t in panel.timeline.data} == {"wait", "hold"} and "timeline" in panel.figures()
