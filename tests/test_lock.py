@@ -30,7 +30,7 @@ def lock():
 @pytest.mark.parametrize("variant", LOCKS)
 @pytest.mark.parametrize("threads", [1, 2, OVER])
 def test_stress_lock_mutual_exclusion(lock, variant, threads):
-    params = lock.resolve_params({"critical_section": 50, "outside_work": 20})
+    params = lock.resolve_params({"critical_section": 50, "contention": 0.7})
     duration = 0.12
     trial = run_trial(lock, variant, threads, params, duration, sample_every=64)
     assert trial.check.passed, trial.check.detail
@@ -83,7 +83,8 @@ def test_stress_oversubscribed_spinlock_cancel_is_prompt(lock):
 
 @pytest.mark.parametrize("name,value,match", [
     ("critical_section", -1, r"parameter 'critical_section' must be an integer in \[0, 1,000,000\]"),
-    ("outside_work", "lots", "outside_work"),
+    ("contention", "lots", "contention"),
+    ("contention", 0.0, r"parameter 'contention' must be a number in \[0.01, 1\]"),
 ])
 def test_bad_lock_parameters(lock, name, value, match):
     with pytest.raises(ParamError, match=match):
@@ -111,3 +112,10 @@ def test_soak_locks(lock, variant, threads):
     for cs in (0, 100, 2000):
         trial = run_trial(lock, variant, threads, lock.resolve_params({"critical_section": cs}), 2.0)
         assert trial.check.passed, trial.check.detail
+
+
+def test_contention_sets_the_work_outside_the_lock(lock):
+    from kernlab.experiments.lock import outside_rounds
+    assert outside_rounds(lock.resolve_params({"critical_section": 100, "contention": 0.25})) == 300
+    assert outside_rounds(lock.resolve_params({"critical_section": 100, "contention": 1.0})) == 0
+    assert outside_rounds(lock.resolve_params({"critical_section": 0, "contention": 0.5})) == 0

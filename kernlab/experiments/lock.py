@@ -3,7 +3,9 @@
 Every variant is the same three steps around a different lock (as in Concurrency Kit's
 lock regressions): acquire, a critical section that does a *plain* (non-atomic)
 read-modify-write of a shared counter with ``critical_section`` rounds of work between
-the read and the write, release, then ``outside_work`` rounds of private work. If two
+the read and the write, release, then private work outside the lock: as many rounds as
+make the ``contention`` share of each thread's work fall inside the lock (one knob from
+"nearly always outside" to "always inside"). If two
 threads were ever inside together, one increment is lost and an owner word sees an
 intruder: the check counts both. ``none`` takes no lock, to prove the check can fail.
 
@@ -18,7 +20,7 @@ Shared state (fresh per trial):
     futex     int32: the mutex word
     data      int64: COUNT (plain read-modify-write) and OWNER (tid + 1 inside, 0 outside)
     intruders per-thread count of times the owner word showed someone else inside
-    cfg       int64: critical_section, outside_work
+    cfg       int64: critical_section, outside rounds (from contention)
     ticket    int64: the ticket lock's NEXT and SERVING, a cache-line pair apart
 """
 import numpy as np
@@ -148,6 +150,12 @@ def op_mutex(ctl, state, tid, n):
     return w
 
 
+def outside_rounds(params) -> int:
+    """Work rounds outside the lock that put ``contention`` of a thread's work inside it."""
+    c = params["contention"]
+    return int(round(params["critical_section"] * (1.0 - c) / c))
+
+
 def setup(threads, params):
     spin = padded_scalar()
     tail = padded_scalar()
@@ -155,7 +163,7 @@ def setup(threads, params):
     futex = padded_scalar(np.int32)
     data = aligned_zeros(32, np.int64)          # COUNT and OWNER share the protected line
     intruders = padded_slots(threads)
-    cfg = np.array([params["critical_section"], params["outside_work"]], np.int64)
+    cfg = np.array([params["critical_section"], outside_rounds(params)], np.int64)
     ticket = padded_fields(2)   # TICKET_NEXT, TICKET_SERVING
     return spin, tail, nodes, futex, data, intruders, cfg, ticket
 
@@ -186,8 +194,9 @@ EXPERIMENT = Experiment(
     params=(
         Param("critical_section", int, 100, "work rounds inside the lock (see locks.work_ns_per_round)",
               low=0, high=1_000_000),
-        Param("outside_work", int, 200, "work rounds between acquisitions (see locks.work_ns_per_round)",
-              low=0, high=10_000_000),
+        Param("contention", float, 0.33, "share of each thread's work done inside the lock: between "
+              "acquisitions it works critical_section x (1 - contention) / contention rounds outside",
+              low=0.01, high=1.0),
     ),
     variants=(
         Variant("none", op_none, "no lock at all: loses updates (broken on purpose)", broken=True),
