@@ -45,6 +45,7 @@ class Trial:
     metrics: dict = field(default_factory=dict)
     latency_threads: np.ndarray | None = None   # thread id of each latency sample
     trace: np.ndarray | None = None             # trace mode: rows (thread, kind, begin_ns, end_ns)
+    trace_capacity: int = 0                     # events each thread could keep
 
     @property
     def ops(self) -> int:
@@ -175,7 +176,7 @@ class RunResult:
                 "aux_name": self.aux_name, "aux": int(t.per_thread_aux.sum()),
                 "check_passed": t.check.passed, "check_detail": t.check.detail,
                 "oversubscribed": self.oversubscribed, "pinned": self.pinned,
-                "pin": self.pin, "pin_cpus": list(self.cpus),
+                "pin": self.pin,
                 "cpu_model": self.machine.get("cpu_model"), "usable_cores": self.machine.get("usable_cores"),
                 "machine": machine_label(self.machine),
             }
@@ -183,8 +184,11 @@ class RunResult:
             if raw:
                 row["lat_raw_ns"], row["lat_raw_thread"] = raw, tids
             if t.trace is not None:
+                row["trace_capacity"] = t.trace_capacity
                 for i, name in enumerate(TRACE_COLUMNS):
                     row[name] = t.trace[:, i].tolist()
+            if self.cpus:   # only when pinned: an empty list would not survive a CSV round trip
+                row["pin_cpus"] = list(self.cpus)
             row.update({f"param_{k}": v for k, v in self.params.items()})
             row.update({f"metric_{k}": v for k, v in t.metrics.items()})
             out.append(row)

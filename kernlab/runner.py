@@ -149,7 +149,7 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     events = trace_events(ctl, threads)
     events[:, 2:] -= int(out[:, T_BEGIN].min())   # nanoseconds since the first worker began
     return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics, lat_tids,
-                 events if trace else None)
+                 events if trace else None, trace)
 
 
 def _compile_here(worker, out, lat, state) -> None:

@@ -52,9 +52,10 @@ def test_a_lock_trace_alternates_wait_and_hold_and_holds_never_overlap(traced):
     row = traced.where(experiment="lock").rows[0]
     events = plots.timeline.trace_events(row)
     assert len(events) and (np.bincount(events[:, 0]) <= 500).all()
-    for tid in (0, 1):
+    for tid in (0, 1):      # a wait (only when there was one) is always followed by its hold
         kinds = events[events[:, 0] == tid, 1]
-        assert (kinds[0::2] == H.WAIT).all() and (kinds[1::2] == H.HOLD).all()
+        assert set(kinds) <= {H.WAIT, H.HOLD} and (kinds[1:][kinds[:-1] == H.WAIT] == H.HOLD).all()
+    assert row["trace_capacity"] == 500
     assert (events[:, 3] >= events[:, 2]).all()
     assert not _holds_overlap(events)          # mutual exclusion, seen in the trace
 
@@ -83,7 +84,10 @@ def test_the_timeline_shows_the_window_every_thread_recorded_and_clips_long_wait
            "trace_thread": [0, 0, 1, 1], "trace_kind": [H.WAIT, H.HOLD, H.WAIT, H.HOLD],
            "trace_begin_ns": [0, 1000, 500, 90_000], "trace_end_ns": [1000, 2000, 90_000, 91_000]}
     fig = plots.timeline_figure(ResultTable([row]))
-    assert plots.timeline.common_window(plots.timeline.trace_events(row)) == (0, 2000)
+    events = plots.timeline.trace_events(row)
+    assert plots.timeline.common_window(events) == (0, 2000)
+    assert plots.timeline.common_window(events, capacity=2) == (0, 2000)    # both lists full
+    assert plots.timeline.common_window(events, capacity=3) == (0, 91_000)  # none full: all recorded
     wait = next(t for t in fig.data if t.name == "wait")
     assert np.nanmax(np.array(wait.x, float)) == pytest.approx(2.0)  # thread 1's long wait, clipped at 2 µs
     assert list(fig.layout.yaxis.ticktext) == ["t0", "t1"]

@@ -55,10 +55,11 @@ def _critical(data, intruders, cfg, tid):
 
 
 @inline_kernel
-def _trace_section(ctl, tid, asked, got):
+def _trace_section(ctl, tid, asked, got, waited):
     """Trace mode (off: nothing happens): the wait from asking for the lock until it was
-    granted, and the hold from then until now (just after the release)."""
-    H.trace_event(ctl, tid, H.WAIT, asked, got)
+    granted (if it had to wait), and the hold from then until now (just after the release)."""
+    if waited > 0:
+        H.trace_event(ctl, tid, H.WAIT, asked, got)
     H.trace_event(ctl, tid, H.HOLD, got, H.trace_clock(ctl))
 
 
@@ -70,7 +71,7 @@ def op_none(ctl, state, tid, n):
     data, intruders, cfg = state[4], state[5], state[6]
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
-    _trace_section(ctl, tid, got, got)
+    _trace_section(ctl, tid, got, got, 0)
     L.spin_work(cfg[OUTSIDE], cfg)
     return 0
 
@@ -85,7 +86,7 @@ def op_tas(ctl, state, tid, n):
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.tas_release(word, SPIN_WORD)
-    _trace_section(ctl, tid, asked, got)
+    _trace_section(ctl, tid, asked, got, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -100,7 +101,7 @@ def op_ttas(ctl, state, tid, n):
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.ttas_release(word, SPIN_WORD)
-    _trace_section(ctl, tid, asked, got)
+    _trace_section(ctl, tid, asked, got, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -115,7 +116,7 @@ def op_ticket(ctl, state, tid, n):
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.ticket_release(ticket)
-    _trace_section(ctl, tid, asked, got)
+    _trace_section(ctl, tid, asked, got, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -130,7 +131,7 @@ def op_mcs(ctl, state, tid, n):
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.mcs_release(tail, nodes, tid, ctl)   # -1 only when stopping: the op still counts
-    _trace_section(ctl, tid, asked, got)
+    _trace_section(ctl, tid, asked, got, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -145,7 +146,7 @@ def op_mutex(ctl, state, tid, n):
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
     L.mutex_release(futex, 0)
-    _trace_section(ctl, tid, asked, got)
+    _trace_section(ctl, tid, asked, got, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 

@@ -123,7 +123,8 @@ def _rw_op(ctl, state, tid, n, sharded):
         got = H.trace_clock(ctl)
         _update_in_place(versions, records, applied, key, remove, gen)
         write_unlock(locks, (row, 0))
-        H.trace_event(ctl, tid, H.WAIT, asked, got)     # trace mode: waiting for the readers to leave
+        if spins > 0:   # trace mode: waiting for the readers to leave
+            H.trace_event(ctl, tid, H.WAIT, asked, got)
         H.trace_event(ctl, tid, H.WRITE, got, H.trace_clock(ctl))
         return spins
     spins = read_lock(locks, (row, 0), ctl)

@@ -115,7 +115,7 @@ def op_locked(ctl, state, tid, n):
         got = H.trace_clock(ctl)
         _write_block(data, k)
         write_unlock(lock, 0)
-        _trace_write(ctl, tid, asked, got)
+        _trace_write(ctl, tid, asked, got, spins)
         _bump(rows, tid, R_WRITES)
         return spins
     spins = read_lock(lock, 0, ctl)
@@ -137,15 +137,16 @@ def _seq_write(ctl, seq, data, rows, k, tid):
     got = H.trace_clock(ctl)
     _write_block(data, k)
     SL.write_end(seq, 0)
-    _trace_write(ctl, tid, asked, got)
+    _trace_write(ctl, tid, asked, got, spins)
     _bump(rows, tid, R_WRITES)
     return spins
 
 
 @inline_kernel
-def _trace_write(ctl, tid, asked, got):
-    """Trace mode: the writer's wait for other writers, then its window (sequence odd, or lock held)."""
-    H.trace_event(ctl, tid, H.WAIT, asked, got)
+def _trace_write(ctl, tid, asked, got, waited):
+    """Trace mode: the writer's wait (if it had to), then its window (sequence odd, or lock held)."""
+    if waited > 0:
+        H.trace_event(ctl, tid, H.WAIT, asked, got)
     H.trace_event(ctl, tid, H.WRITE, got, H.trace_clock(ctl))
 
 

@@ -2,9 +2,10 @@
 run records each thread's first N events: lock waits and holds, writer windows, reads
 that had to retry, waits for a grace period; see ``kernlab.harness``, trace mode).
 
-The chart shows the span in which *every* thread was still recording (each keeps only
-its first N events, so a fast thread's list ends sooner); later events of the others
-would otherwise look like a thread that stopped working.
+The chart shows the span in which *every* thread was still recording: each keeps only its
+first N events, so a busy thread's list fills and ends sooner, and later events of the
+others would look like that thread had stopped working. (A thread whose list never
+filled recorded everything and limits nothing.)
 """
 from __future__ import annotations
 
@@ -29,11 +30,14 @@ def trace_events(row: dict) -> np.ndarray:
                             ("trace_thread", "trace_kind", "trace_begin_ns", "trace_end_ns")])
 
 
-def common_window(events: np.ndarray) -> tuple[int, int]:
-    """From the first event to the earliest "last event" of any thread that recorded."""
+def common_window(events: np.ndarray, capacity: int = 0) -> tuple[int, int]:
+    """From the first event to the earliest last event of a thread whose list filled
+    (``capacity`` events; 0: treat every thread as full)."""
     if not len(events):
         return 0, 0
-    last = min(events[events[:, 0] == t, 3].max() for t in np.unique(events[:, 0]))
+    threads, counts = np.unique(events[:, 0], return_counts=True)
+    full = [t for t, c in zip(threads, counts, strict=True) if not capacity or c >= capacity]
+    last = min((events[events[:, 0] == t, 3].max() for t in full), default=events[:, 3].max())
     return int(events[:, 2].min()), int(last)
 
 
@@ -48,8 +52,9 @@ def timeline_figure(table: ResultTable, variant: str | None = None, threads: int
     unit = "µs"
     chosen = [r for r in rows if r["variant"] == variant]
     if chosen:
-        events = trace_events(median_trial(chosen))
-        begin, end = common_window(events)
+        row = median_trial(chosen)
+        events = trace_events(row)
+        begin, end = common_window(events, int(row.get("trace_capacity") or 0))
         if window_us is not None:
             end = min(end, begin + int(window_us * 1e3))
         # events overlapping the window, clipped to it: a wait that began earlier still shows
