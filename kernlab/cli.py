@@ -1,4 +1,4 @@
-"""The same experiments, headless: ``kernlab list | probe | run | sweep | compare | asm | notebooks | lab``.
+"""The same experiments, headless: ``kernlab list | probe | run | sweep | compare | claims | asm | notebooks | lab``.
 
 Bad input ends with one line on stderr naming what is wrong and what is allowed, and
 exit status 2; no traceback. Ctrl-C stops every worker and exits with status 130.
@@ -95,6 +95,15 @@ def _build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="figure file: .html (always works), .png or .svg")
     c.add_argument("--x", default="threads", help="x axis: threads or a parameter name")
     c.add_argument("--experiment", help="which experiment, when the files hold several")
+
+    cl = sub.add_parser("claims", help="every claim of the catalogue with this machine's verdict and how to "
+                        "reproduce it")
+    cl.add_argument("--run", action="store_true", help="measure what the claims need (minutes; see --quick)")
+    cl.add_argument("--quick", action="store_true", help="with --run: short trials and sweeps")
+    cl.add_argument("--from", dest="sources", nargs="+", metavar="FILE", help="judge results files instead")
+    cl.add_argument("--only", help="comma-separated claim ids (default: all)")
+    cl.add_argument("--out", help="write the report: .md (a table) or .html (table, figures, machine)")
+    cl.add_argument("--save", help="with --run: also save the measured rows (.csv or .json)")
 
     a = sub.add_parser("asm", help="a variant's compiled op: assembly (or LLVM IR) with vector and ordering "
                        "instructions marked, and a summary line")
@@ -198,6 +207,46 @@ def _cmd_compare(args) -> int:
     return 0
 
 
+def _cmd_claims(args) -> int:
+    from . import audit
+    from .claims import all_claims
+    from .machine import probe, usable_cores
+    from .tables import atomic_write
+    known = all_claims()
+    only = [c.strip() for c in args.only.split(",")] if args.only else None
+    unknown = sorted(set(only or ()) - set(known))
+    if unknown:
+        raise ParamError(f"--only: unknown claim(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if args.out and not args.out.endswith((".md", ".html")):
+        raise ParamError(f"--out must end in .md or .html, got {args.out!r}")
+    if args.quick and not args.run:
+        raise ParamError("--quick goes with --run")
+    table = ResultTable()
+    for path in args.sources or ():
+        table.extend(ResultTable.load(path))
+    if args.run:
+        measured, skipped = audit.measure(audit.specs_for(only), quick=args.quick)
+        table.extend(measured)
+        for command, reason in skipped.items():
+            print(f"kernlab: skipped `{command}`: {reason}", file=sys.stderr)
+        if args.save:
+            measured.save(args.save)
+    rows = [r for r in audit.audit(table, usable_cores()) if not only or r.claim_id in only]
+    machine = table.provenance[0] if table.provenance and not args.run else probe()
+    if args.out:
+        text = audit.html_report(rows, machine, table) if args.out.endswith(".html") else \
+            audit.markdown_report(rows, machine)
+        atomic_write(args.out, text)
+        print(f"wrote {args.out}: {len(rows)} claims")
+    else:
+        for r in rows:
+            measured_text = r.verdict.measured if r.verdict else r.unmeasurable
+            print(f"[{r.verdict_text}] {r.where}: {r.says}\n    {measured_text}")
+            for command in r.reproduce:
+                print(f"    reproduce: {command}")
+    return 0
+
+
 def _cmd_asm(args) -> int:
     from . import codeview
     from .experiments import get
@@ -245,7 +294,8 @@ def main(argv=None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
-                "sweep": _cmd_sweep, "compare": _cmd_compare, "asm": _cmd_asm, "notebooks": _cmd_notebooks,
+                "sweep": _cmd_sweep, "compare": _cmd_compare, "claims": _cmd_claims, "asm": _cmd_asm,
+                "notebooks": _cmd_notebooks,
                 "lab": _cmd_lab}[args.command](args)
     except (ParamError, ResultsFileError) as e:
         print(f"kernlab: error: {e}", file=sys.stderr)

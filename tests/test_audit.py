@@ -1,0 +1,68 @@
+"""The claims audit: every claim mapped and reproducible, verdicts from the table given,
+reports in markdown and HTML, and `kernlab claims` from files or from a quick run."""
+import pytest
+
+from kernlab import audit
+from kernlab.claims import all_claims
+from kernlab.cli import main
+from kernlab.experiments import get
+from kernlab.sweeps import sweep_points
+from kernlab.tables import ResultTable
+
+MACHINE = {"cpu_model": "Test CPU", "usable_cores": 2, "os": "Linux", "kernlab": "0", "numba": "0"}
+
+
+def test_every_registered_claim_is_in_the_catalogue_with_a_way_to_reproduce_it():
+    mapped = {cid for entry in audit.CATALOGUE for cid in entry.claims}
+    assert set(all_claims()) <= mapped, sorted(set(all_claims()) - mapped)
+    assert set(all_claims()) <= set(audit.REPRODUCE), sorted(set(all_claims()) - set(audit.REPRODUCE))
+    assert all(entry.claims or entry.unmeasurable for entry in audit.CATALOGUE)
+
+
+@pytest.mark.parametrize("claim_id", sorted(audit.REPRODUCE))
+def test_every_spec_names_real_variants_parameters_and_values(claim_id):
+    for spec in audit.REPRODUCE[claim_id]:
+        exp = get(spec.experiment)
+        for values in {spec.values, spec.quick_values or spec.values}:
+            assert sweep_points(exp, list(spec.variants), spec.thread_counts(2), dict(spec.params),
+                                spec.sweep_param, values)
+
+
+def test_verdicts_come_from_the_table(claim_row):
+    rows = [claim_row("process_table", v, t, rate, read_ratio=0.999, read_only=False, table_size=1024, key_skew=0.0,
+                      stall_us=0) for v, t, rate in (("rcu", 1, 40e6), ("sharded", 1, 10e6),
+                                                   ("rcu", 2, 80e6), ("sharded", 2, 20e6))]
+    judged = {r.claim_id: r for r in audit.audit(ResultTable(rows), cores=2) if r.claim_id}
+    assert judged["rcu-vs-dashmap-reads"].verdict.verdict != "not measured"
+    assert "4.00x" in judged["rcu-vs-dashmap-reads"].verdict.measured
+    assert judged["cache-line-alignment"].verdict.verdict == "not measured"
+    unmeasurable = [r for r in audit.audit(ResultTable(), cores=2) if r.claim_id is None]
+    assert unmeasurable and all(r.verdict_text == "not measurable here" and r.unmeasurable for r in unmeasurable)
+
+
+def test_reports_have_one_row_per_claim():
+    rows = audit.audit(ResultTable(), cores=2)
+    md = audit.markdown_report(rows, MACHINE)
+    assert md.count("\n| ") == len(rows) + 1 and "Test CPU" in md   # + the header row
+    page = audit.html_report(rows, MACHINE, ResultTable())
+    assert page.count("<tr class='claim'>") == len(rows) and "not measurable here" in page
+
+
+def test_cli_claims_from_a_file_writes_a_markdown_table(tmp_path, claim_row, capsys):
+    src = tmp_path / "r.json"
+    ResultTable([claim_row("counter", "padded", 2, 1e6, stride_bytes=8)]).save(str(src))
+    out = tmp_path / "report.md"
+    assert main(["claims", "--from", str(src), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert sum(line.startswith("| ") for line in lines) == len(audit.audit(ResultTable(), 2)) + 1
+    assert main(["claims", "--only", "nope"]) == 2
+    assert "unknown claim" in capsys.readouterr().err
+
+
+def test_cli_claims_run_quick_measures_and_judges(tmp_path):
+    out, saved = tmp_path / "report.html", tmp_path / "rows.csv"
+    assert main(["claims", "--run", "--quick", "--only", "cache-line-alignment", "--out", str(out),
+                 "--save", str(saved)]) == 0
+    page = out.read_text()
+    assert "cache-line-alignment" in page and "not measured" not in page.split("cache-line-alignment")[1][:400]
+    assert {r["param_stride_bytes"] for r in ResultTable.load(str(saved)).rows} == {8, 16, 32, 64, 128, 256}
