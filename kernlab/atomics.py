@@ -32,6 +32,9 @@ Also here: ``fence_<ord>``, ``cpu_relax`` (spin-loop hint: x86 ``pause``, aarch6
 aborts the process under numba's JIT), ``prefetch_read`` / ``prefetch_write``, and
 ``now_ns``: CLOCK_MONOTONIC in nanoseconds via libc's ``clock_gettime`` (the vDSO on
 Linux: no system call), the same clock as Python's ``time.monotonic_ns``.
+
+(This file is longer than 350 lines because it is the one place LLVM IR is written:
+atomics, blocking, the C allocator and the vector lanes all live here.)
 """
 from __future__ import annotations
 
@@ -348,3 +351,145 @@ def yield_thread(typingctx):
 
 __all__ += ["futex_wait", "futex_wake", "yield_thread", "HAVE_FUTEX"]
 
+
+# ----------------------------------------------------------------------------- the C allocator
+# ``malloc`` and ``free`` declared by symbol name, like ``syscall`` above: the dynamic
+# linker binds them to whichever allocator the process loaded (glibc, or a jemalloc,
+# mimalloc or tcmalloc put first by LD_PRELOAD), and numba's disk cache keeps the code
+# (a ctypes function pointer would bake one address into it and stop the caching).
+# Addresses travel as int64 (``numba.carray`` needs the NRT, which kernels run without);
+# the buffers behind them are read and written a word at a time below.
+
+@intrinsic
+def c_malloc(typingctx, nbytes):
+    """``malloc(nbytes)`` as an int64 address (0 if the allocator failed)."""
+    def codegen(context, builder, signature, args):
+        i64, i8p = ir.IntType(64), ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i8p, [i64]), "malloc")
+        size = context.cast(builder, args[0], nbytes, types.int64)
+        return builder.ptrtoint(builder.call(fn, [size]), i64)
+    return types.int64(nbytes), codegen
+
+
+@intrinsic
+def c_free(typingctx, address):
+    """``free`` of an address that ``c_malloc`` returned."""
+    def codegen(context, builder, signature, args):
+        i8p = ir.IntType(8).as_pointer()
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p]), "free")
+        addr = context.cast(builder, args[0], address, types.int64)
+        builder.call(fn, [builder.inttoptr(addr, i8p)])
+        return context.get_dummy_value()
+    return types.void(address), codegen
+
+
+def _word_pointer(builder, address, index):
+    i64 = ir.IntType(64)
+    return builder.gep(builder.inttoptr(address, i64.as_pointer()), [index])
+
+
+@intrinsic
+def load_word_relaxed(typingctx, address, index):
+    """The int64 word ``index`` words past ``address`` (memory from ``c_malloc`` or a
+    numpy buffer's address), as a relaxed atomic load: a plain ``mov`` on x86 and ARM,
+    but the compiler may not fold it into an earlier store, so a written-then-verified
+    buffer is really read back."""
+    def codegen(context, builder, signature, args):
+        addr = context.cast(builder, args[0], address, types.int64)
+        idx = context.cast(builder, args[1], index, types.int64)
+        return builder.load_atomic(_word_pointer(builder, addr, idx), "monotonic", 8)
+    return types.int64(address, index), codegen
+
+
+@intrinsic
+def store_word_relaxed(typingctx, address, index, value):
+    """Store the int64 ``value`` ``index`` words past ``address`` (relaxed, see above)."""
+    def codegen(context, builder, signature, args):
+        addr = context.cast(builder, args[0], address, types.int64)
+        idx = context.cast(builder, args[1], index, types.int64)
+        val = context.cast(builder, args[2], value, types.int64)
+        builder.store_atomic(val, _word_pointer(builder, addr, idx), "monotonic", 8)
+        return context.get_dummy_value()
+    return types.void(address, index, value), codegen
+
+
+__all__ += ["c_malloc", "c_free", "load_word_relaxed", "store_word_relaxed"]
+
+
+# ----------------------------------------------------------------------------- vector lanes
+# Explicit SIMD for the data-path experiments: LLVM's auto-vectoriser is fragile on numba
+# loops with an early exit (DESIGN.md, "SIMD from numba"), so a block of LANES int32 lanes
+# is compared in one vector instruction written here. Each returns the block's lane mask
+# as an int64 (bit i = lane i matched); callers AND masks together and find the first set
+# lane with scalar bit tricks (an `llvm.cttz` declaration crashed numba's compiler).
+# LLVM legalises `<16 x i32>` to what the target CPU has: one zmm (AVX-512), two ymm
+# (AVX2) or four xmm (SSE4.2), so NUMBA_CPU_NAME/NUMBA_CPU_FEATURES choose the width.
+LANES = 16
+
+
+def _check_lane_array(arr, name):
+    if not isinstance(arr, types.Array) or arr.dtype != types.int32 or arr.ndim != 2 or arr.layout != "C":
+        raise TypingError(f"{name}: needs a C-contiguous 2-d int32 array (rows x lanes), got {arr}")
+
+
+def _lane_vector(context, builder, arr_type, ary, row, col):
+    """``arr[row, col:col + LANES]`` as one ``<LANES x i32>`` load (unaligned allowed)."""
+    intp = context.get_value_type(types.intp)
+    if context.enable_boundscheck:      # the last lane too, not only the first
+        cgutils.get_item_pointer(context, builder, arr_type, ary,
+                                 [row, builder.add(col, ir.Constant(intp, LANES - 1))],
+                                 wraparound=False, boundscheck=True)
+    ptr = cgutils.get_item_pointer(context, builder, arr_type, ary, [row, col],
+                                   wraparound=False, boundscheck=False)
+    vec = ir.VectorType(ir.IntType(32), LANES)
+    return builder.load(builder.bitcast(ptr, vec.as_pointer()), align=4)
+
+
+def _splat(builder, value):
+    vec = ir.VectorType(ir.IntType(32), LANES)
+    one = builder.insert_element(ir.Constant(vec, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(vec, None), ir.Constant(vec, [0] * LANES))
+
+
+def _lane_args(context, builder, arr_type, args, types_):
+    ary = context.make_array(arr_type)(context, builder, args[0])
+    row_a, row_b, col = (context.cast(builder, a, t, types.intp) for a, t in zip(args[1:4], types_[1:4]))
+    x = context.cast(builder, args[4], types_[4], types.int32)
+    return ary, row_a, row_b, col, x
+
+
+def _mask_bits(builder, lanes_i1):
+    return builder.zext(builder.bitcast(lanes_i1, ir.IntType(LANES)), ir.IntType(64))
+
+
+@intrinsic
+def lanes_masked_eq(typingctx, arr, mask_row, value_row, col, x):
+    """Lane mask of ``(x & arr[mask_row, col+i]) == arr[value_row, col+i]`` for the LANES
+    lanes from ``col``: a field compare where mask 0 / value 0 is a wildcard."""
+    _check_lane_array(arr, "lanes_masked_eq")
+    sig = types.int64(arr, mask_row, value_row, col, x)
+
+    def codegen(context, builder, signature, args):
+        ary, mrow, vrow, c, xv = _lane_args(context, builder, arr, args, signature.args)
+        masks = _lane_vector(context, builder, arr, ary, mrow, c)
+        values = _lane_vector(context, builder, arr, ary, vrow, c)
+        return _mask_bits(builder, builder.icmp_signed("==", builder.and_(_splat(builder, xv), masks), values))
+    return sig, codegen
+
+
+@intrinsic
+def lanes_in_range(typingctx, arr, low_row, high_row, col, x):
+    """Lane mask of ``arr[low_row, col+i] <= x <= arr[high_row, col+i]`` (signed)."""
+    _check_lane_array(arr, "lanes_in_range")
+    sig = types.int64(arr, low_row, high_row, col, x)
+
+    def codegen(context, builder, signature, args):
+        ary, lrow, hrow, c, xv = _lane_args(context, builder, arr, args, signature.args)
+        xs = _splat(builder, xv)
+        low = builder.icmp_signed("<=", _lane_vector(context, builder, arr, ary, lrow, c), xs)
+        high = builder.icmp_signed("<=", xs, _lane_vector(context, builder, arr, ary, hrow, c))
+        return _mask_bits(builder, builder.and_(low, high))
+    return sig, codegen
+
+
+__all__ += ["LANES", "lanes_masked_eq", "lanes_in_range"]

@@ -40,6 +40,16 @@ def _int_list(text, what) -> list[int]:
     return values
 
 
+def _pin(text):
+    """``--pin`` value: a policy name, or a comma-separated list of CPU ids."""
+    if text in ("none", "compact", "scattered"):
+        return text
+    try:
+        return [int(x) for x in text.split(",") if x.strip()] or None
+    except ValueError:
+        raise ParamError(f"--pin must be none, compact, scattered or CPU ids like 0,3, got {text!r}") from None
+
+
 def _duration(text) -> float:
     try:
         value = float(text)
@@ -72,11 +82,13 @@ def _build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--duration", type=str, default="1.0", help="seconds per trial (0, 60]")
         sp.add_argument("--repeats", type=str, default="3", help="counted trials per point")
         sp.add_argument("--param", action="append", metavar="NAME=VALUE", help="experiment parameter")
-        sp.add_argument("--pin", action="store_true", help="pin worker i to CPU i (mod cores)")
+        sp.add_argument("--pin", nargs="?", const="compact", default="none", metavar="POLICY",
+                        help="pin worker threads: none, compact (the default of a bare --pin), scattered, "
+                             "or CPU ids 0,3 (thread i on the i-th, wrapping)")
 
     r = sub.add_parser("run", help="run one variant at one thread count")
     common(r)
-    r.add_argument("--variant", required=True)
+    r.add_argument("--variant", help="required unless the experiment has one default variant (c2c: cas)")
     r.add_argument("--threads", type=str, default="1")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--out", help="also append the trials to this results file (.csv or .json)")
@@ -150,10 +162,13 @@ def _cmd_run(args) -> int:
     threads = _int_list(args.threads, "--threads")
     if len(threads) != 1:
         raise ParamError(f"--threads for run takes one integer, got {args.threads!r} (use sweep for several)")
-    exp.variant(args.variant)
+    variant = args.variant or (exp.default_variants[0] if len(exp.default_variants) == 1 else None)
+    if variant is None:
+        raise ParamError(f"--variant is required for {exp.name}; one of {', '.join(exp.variant_names())}")
+    exp.variant(variant)
     params = exp.resolve_params(_parse_kv(args.param))
-    result = run(exp, args.variant, threads[0], duration=_duration(args.duration),
-                 repeats=_repeats(args.repeats), params=params, pin=args.pin)
+    result = run(exp, variant, threads[0], duration=_duration(args.duration),
+                 repeats=_repeats(args.repeats), params=params, pin=_pin(args.pin))
     if args.out:
         _append(args.out, result)
     if args.json:
@@ -183,7 +198,7 @@ def _cmd_sweep(args) -> int:
     table = sweep(exp, variants, _int_list(args.threads, "--threads"), params=_parse_kv(args.param),
                   sweep_param=args.sweep_param, sweep_values=values, duration=_duration(args.duration),
                   repeats=_repeats(args.repeats), out=args.out, progress=not args.no_progress,
-                  pin=args.pin)
+                  pin=_pin(args.pin))
     print(f"wrote {len(table)} rows to {args.out}")
     return 0
 

@@ -6,6 +6,8 @@
 - ``latency``: the raw latency samples as a histogram, a CDF and per-thread tails;
 - ``timeseries``: a quantity sampled during one trial;
 - ``timeline``: what each thread did over time in a traced trial (a Gantt chart);
+- ``hierarchy``: the memory staircase, the prefetch distance, a rule table in lanes;
+- ``fabric``: your machine: the core-to-core heatmap, the cost ladder, litmus counts;
 - ``breakdown``: how a cost builds up step by step (a waterfall);
 - ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
 - ``export``: HTML / PNG / SVG files.
@@ -18,6 +20,8 @@ from .breakdown import breakdown_figure, breakdown_lines, step_costs
 from .diagrams import cache_line_picture, shard_profiles_figure
 from .distributions import batch_histogram_figure, excess_figure, fairness_figure, fairness_lines
 from .export import ExportError, browser_available, export_figure, export_page
+from .fabric import heatmap_figure, ladder_figure, ladder_lines, litmus_figure, pair_matrix
+from .hierarchy import distance_figure, rule_table_picture, staircase_figure
 from .latency import latency_cdf_figure, latency_histogram_figure, thread_tails_figure
 from .lines import latency_figure, metric_figure, ratio_lines, throughput_figure
 from .timeline import timeline_figure, timeline_lines
@@ -31,18 +35,26 @@ __all__ = [
     "breakdown_lines",
     "browser_available",
     "cache_line_picture",
+    "distance_figure",
     "excess_figure",
     "export_figure",
     "export_page",
     "fairness_figure",
     "fairness_lines",
+    "heatmap_figure",
+    "ladder_figure",
+    "ladder_lines",
     "latency_cdf_figure",
     "latency_figure",
     "latency_histogram_figure",
+    "litmus_figure",
     "metric_figure",
+    "pair_matrix",
     "ratio_lines",
+    "rule_table_picture",
     "series_figure",
     "shard_profiles_figure",
+    "staircase_figure",
     "step_costs",
     "thread_tails_figure",
     "timeline_figure",
