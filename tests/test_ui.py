@@ -161,4 +161,5 @@ def test_a_traced_run_adds_its_timeline():
     panel.trace.value = True
     panel.run()
     assert panel.error is None, panel.error
-    assert {t.name for t in panel.timeline.data} == {"wait", "hold"} and "timeline" in panel.figures()
+    names = {t.name for t in panel.timeline.data}   # a wait only where a thread had to wait
+    assert "hold" in names and names <= {"wait", "hold"} and "timeline" in panel.figures()
