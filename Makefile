@@ -6,7 +6,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.kernlab-installed
 PYTEST  := $(BIN)/python -m pytest
 
-.PHONY: install lab test test-fast lint soak test-boundscheck bench dist clean-cache clean-notebooks
+.PHONY: install allocators lab test test-fast lint soak test-boundscheck bench dist clean-cache clean-notebooks
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,9 +14,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	# Outputs saved by the lab stay in your notebooks but never show up as changes to commit.
 	if git rev-parse --git-dir >/dev/null 2>&1; then $(BIN)/nbstripout --install; fi
+	-@$(MAKE) --no-print-directory allocators
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Best effort: the allocators the `alloc` experiment swaps in by LD_PRELOAD (Debian/Ubuntu
+# packages), installed only where apt-get runs as root or through password-less sudo.
+# Never fails the build: without them the experiment says which package to install.
+ALLOCATOR_PKGS := libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
+allocators:
+	@if ! command -v apt-get >/dev/null 2>&1 || dpkg -s $(ALLOCATOR_PKGS) >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else exit 0; fi; \
+	$$SUDO apt-get install -y -q $(ALLOCATOR_PKGS) >/dev/null 2>&1 \
+	  || echo "note: could not install $(ALLOCATOR_PKGS) (the alloc experiment's allocator swap needs them)"
 
 lab: install
 	$(BIN)/kernlab lab

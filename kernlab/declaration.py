@@ -132,6 +132,9 @@ class Experiment:
     # trials run in a child process with it (an LD_PRELOADed allocator, another
     # NUMBA_CPU_NAME) and the results come back like any other run's.
     child_env: Callable[[dict], dict | None] | None = None
+    # validate(variant, threads, params) raises ParamError for a combination no single
+    # parameter can refuse (an SPSC ring at 3 threads); called before each trial's setup.
+    validate: Callable[[str, int, dict], None] | None = None
     default_variants: tuple[str, ...] = field(default=())
 
     def variant(self, name: str) -> Variant:

@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 from . import atomics as A
+from .child import in_child, run_in_child
 from .declaration import Experiment, ParamError
 from .harness import DEADLINE, READY, START, STOP, TRACE_FROM, control_block, trace_events
 from .jit import kernel
@@ -88,6 +89,8 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     one op in ``sample_every`` is timed, at random indices (see kernlab.worker).
     ``pin``: see ``resolve_pin``."""
     v = exp.variant(variant)
+    if exp.validate is not None:     # a variant/threads combination its params cannot refuse
+        exp.validate(variant, threads, params)
     worker = make_worker(v.op)
     state = tuple(exp.setup(threads, params))
     # The deadline is final only at START; until then it guards the start-up itself.
@@ -97,6 +100,8 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     lat = np.zeros((threads, LATENCY_CAPACITY), np.int64)
 
     _compile_here(worker, out, lat, state)
+    # A cold compile can take longer than the start-up allowance: count it from here.
+    ctl[DEADLINE] = time.monotonic_ns() + int((duration + DEADLINE_GRACE_S + 10.0) * 1e9)
     _, cpus = resolve_pin(pin, threads)
     errors = []
 
@@ -194,6 +199,9 @@ def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repe
     policy, cpus = resolve_pin(pin, threads)
     values = exp.resolve_params(params)
     v = exp.variant(variant)
+    env = exp.child_env(values) if exp.child_env is not None else None
+    if env is not None and not in_child():   # an LD_PRELOADed allocator, another NUMBA_CPU_NAME...
+        return run_in_child(exp, variant, threads, duration, repeats, values, warmup, sample_every, pin, cancel, env)
     if warmup > 0:
         trial = run_trial(exp, variant, threads, values, min(warmup, duration), 0, pin, cancel)
         if sample_every is None:

@@ -6,17 +6,19 @@
 - ``latency``: the raw latency samples as a histogram, a CDF and per-thread tails;
 - ``timeseries``: a quantity sampled during one trial;
 - ``timeline``: what each thread did over time in a traced trial (a Gantt chart);
+- ``breakdown``: how a cost builds up step by step, how a gain splits over switches (waterfalls);
+- ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
+- ``allocation``: a pool's free lists, an arena's bump pointer, an inline string (text);
 - ``hierarchy``: the memory staircase, the prefetch distance, a rule table in lanes;
 - ``fabric``: your machine: the core-to-core heatmap, the cost ladder, litmus counts;
-- ``breakdown``: how a cost builds up step by step (a waterfall);
-- ``diagrams``: pictures of a mechanism (cache lines, shard sizing);
 - ``export``: HTML / PNG / SVG files.
 
 Nothing here runs an experiment, so the same functions draw live runs, saved files and
 data measured on other machines.
 """
 from ._style import PALETTE
-from .breakdown import breakdown_figure, breakdown_lines, step_costs
+from .allocation import arena_picture, inline_string_picture, pool_picture
+from .breakdown import breakdown_figure, breakdown_lines, contributions_figure, step_costs, switch_contributions
 from .diagrams import cache_line_picture, shard_profiles_figure
 from .distributions import batch_histogram_figure, excess_figure, fairness_figure, fairness_lines
 from .export import ExportError, browser_available, export_figure, export_page
@@ -29,12 +31,16 @@ from .timeseries import series_figure
 
 __all__ = [
     "PALETTE",
+    "arena_picture",
+    "inline_string_picture",
+    "pool_picture",
     "ExportError",
     "batch_histogram_figure",
     "breakdown_figure",
     "breakdown_lines",
     "browser_available",
     "cache_line_picture",
+    "contributions_figure",
     "distance_figure",
     "excess_figure",
     "export_figure",
@@ -42,12 +48,12 @@ __all__ = [
     "fairness_figure",
     "fairness_lines",
     "heatmap_figure",
-    "ladder_figure",
-    "ladder_lines",
     "latency_cdf_figure",
     "latency_figure",
-    "latency_histogram_figure",
+    "ladder_figure",
+    "ladder_lines",
     "litmus_figure",
+    "latency_histogram_figure",
     "metric_figure",
     "pair_matrix",
     "ratio_lines",
@@ -56,6 +62,7 @@ __all__ = [
     "shard_profiles_figure",
     "staircase_figure",
     "step_costs",
+    "switch_contributions",
     "thread_tails_figure",
     "timeline_figure",
     "timeline_lines",

@@ -1,10 +1,12 @@
 """How a cost builds up: variants that each add one step to the one before (as
 ``lookup_cost`` does), drawn as a waterfall of the nanoseconds per operation each step
-adds, from each variant's median trial."""
+adds, from each variant's median trial; and how a gain splits over switches (as
+``syscall_mix``'s without_X variants measure it)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import plotly.graph_objects as go
 
 from ..tables import median_trial
@@ -45,3 +47,37 @@ def breakdown_figure(table: ResultTable, steps=None, title: str | None = None) -
         hovertemplate="%{x}: +%{y:.2f} ns<extra></extra>"))
     return base_layout(fig, title or "Where the nanoseconds go (median trial per step)",
                        "step (each adds one piece to the one before)", "ns per operation")
+
+
+def switch_contributions(table: ResultTable, metric: str = "ops_per_sec", baseline: str = "baseline",
+                         full: str = "optimized", prefix: str = "without_") -> list[tuple[str, float]]:
+    """What each switch adds to ``metric`` when all the others are on: ``full`` minus
+    ``prefix + switch`` (medians over trials), for every switch measured, in order; then
+    ``"together"``: what the switches add beyond the sum of their shares (interaction),
+    so that baseline + every share = full."""
+    def median(variant):
+        values = [r[metric] for r in table.where(variant=variant).rows if r.get(metric) is not None]
+        return float(np.median(values)) if values else None
+    top, bottom = median(full), median(baseline)
+    if top is None or bottom is None:
+        return []
+    shares = [(v.removeprefix(prefix), top - m) for v in dict.fromkeys(table.column("variant"))
+              if v.startswith(prefix) and (m := median(v)) is not None]
+    return shares + [("together", top - bottom - sum(s for _, s in shares))]
+
+
+def contributions_figure(table: ResultTable, metric: str = "ops_per_sec", scale: float = 1e-6,
+                         unit: str = "Mops/s", title: str | None = None) -> go.Figure:
+    """A waterfall from the baseline to the optimized variant: each switch's share of the
+    difference (optimized minus optimized-without-it), then the interaction."""
+    shares = switch_contributions(table, metric)
+    values = [r[metric] for r in table.where(variant="baseline").rows if r.get(metric) is not None]
+    start = float(np.median(values)) * scale if values else 0.0
+    fig = go.Figure(go.Waterfall(
+        x=["baseline"] + [s for s, _ in shares] + ["optimized"],
+        y=[start] + [v * scale for _, v in shares] + [0],
+        measure=["absolute"] + ["relative"] * len(shares) + ["total"],
+        text=[f"{start:,.3g}"] + [f"{v * scale:+,.3g}" for _, v in shares] + [""], textposition="outside",
+        hovertemplate="%{x}: %{y:,.4g}<extra></extra>"))
+    return base_layout(fig, title or f"each switch's share of {metric} (optimized minus without it)",
+                       "switch", unit)
