@@ -54,6 +54,7 @@ from .tables import ResultTable
 _ERROR = "<span style='color:#b00'>{}</span>"
 X_SCALES = ("auto", "category", "linear", "log")
 TRACE_EVENTS = 20_000       # per thread and trial, when the panel traces
+REDRAW_EVERY_S = 2.0        # while a run goes on, figures redraw at most this often
 
 
 class Panel:
@@ -68,6 +69,7 @@ class Panel:
         self._thread: threading.Thread | None = None
         self._views: list = []
         self._quiet = False
+        self._drawn_at = 0.0
 
         cores = usable_cores()
         names = self.exp.variant_names()
@@ -231,7 +233,10 @@ class Panel:
         self.progress.max, self.progress.value = total, i + 1
         self.status.value = (f"<b>running</b> point {i + 1} of {total}: {result.variant} x{result.threads}: "
                              f"{result.ops_per_sec / 1e6:,.1f} Mops/s")
-        self._redraw()
+        # Redrawing every figure costs a noticeable fraction of a second in a kernel: at most
+        # once per REDRAW_EVERY_S while running (the run's end always redraws).
+        if time.monotonic() - self._drawn_at >= REDRAW_EVERY_S:
+            self._redraw()
 
     # ------------------------------------------------------------------ figures
     def figures(self) -> dict[str, go.Figure]:
@@ -268,6 +273,7 @@ class Panel:
     def _redraw(self, final: bool = False):
         if self._quiet:
             return
+        self._drawn_at = time.monotonic()
         self._update_metric_choices()
         figs = self.figures()
         for widget, name in ((self.figure, "throughput"), (self.fairness, "fairness"), (self.latency, "latency"),
