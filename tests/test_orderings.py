@@ -15,7 +15,7 @@ import pytest
 from numba import types as T
 
 from kernlab.jit import OPTIONS
-from kernlab.primitives import adaptive, epoch, locks, rcu, rwlock, seqlock
+from kernlab.primitives import adaptive, epoch, lockfree_stack, locks, msqueue, rcu, rings, rwlock, seqlock
 
 I64 = T.int64
 A1 = T.int64[::1]          # a 1-D int64 array (control blocks, lock words, meta)
@@ -91,6 +91,26 @@ CASES = [
     # the adaptive cell's one-word path
     ("adaptive.atomic_read", adaptive.atomic_read, (A1,), [("load", "acquire")]),
     ("adaptive.atomic_write", adaptive.atomic_write, (A1, I64), [("store", "release")]),
+    # SPSC ring: publish releases TAIL after the slot writes, the consumer acquires it before
+    # reading; consume releases HEAD after the reads, the producer acquires it before overwriting.
+    ("rings.spsc_publish", rings.spsc_publish, (A1, I64), [("store", "release")]),
+    ("rings.spsc_available", rings.spsc_available, (A1, A1), [("load", "acquire")]),
+    ("rings.spsc_consume", rings.spsc_consume, (A1, I64), [("store", "release")]),
+    ("rings.spsc_reserve", rings.spsc_reserve, (A1, I64, A1), [("load", "acquire")]),
+    ("rings.spsc_cached_reserve", rings.spsc_cached_reserve, (A1, I64, A1), [("load", "acquire")]),
+    ("rings.spsc_cached_available", rings.spsc_cached_available, (A1, A1), [("load", "acquire")]),
+    # Vyukov: SEQ is acquired before a slot is used and released after.
+    ("rings.mpmc_claim_push", rings.mpmc_claim_push, (A1, A2, I64, A1), [("load", "acquire")]),
+    ("rings.mpmc_release_push", rings.mpmc_release_push, (A2, I64, I64), [("store", "release")]),
+    ("rings.mpmc_claim_pop", rings.mpmc_claim_pop, (A1, A2, I64, A1), [("load", "acquire")]),
+    ("rings.mpmc_release_pop", rings.mpmc_release_pop, (A2, I64, I64), [("store", "release")]),
+    # Treiber: push publishes the node with a release CAS; pop acquires the head.
+    ("lockfree_stack.push", lockfree_stack.push, (A1, I64, A2, I64, T.boolean), [("cmpxchg", "release")]),
+    ("lockfree_stack.pop", lockfree_stack.pop, (A1, I64, A2, T.boolean, I64, A1),
+     [("load", "acquire"), ("cmpxchg", "acquire")]),
+    # Michael-Scott: the link CAS releases the node; NEXT and the ends are read with acquire.
+    ("msqueue.link", msqueue.link, (A1, A2, I64), [("cmpxchg", "release"), ("load", "acquire")]),
+    ("msqueue.unlink", msqueue.unlink, (A1, A2), [("cmpxchg", "release"), ("load", "acquire")]),
 ]
 
 

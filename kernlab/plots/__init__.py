@@ -24,6 +24,7 @@ from .distributions import batch_histogram_figure, excess_figure, fairness_figur
 from .export import ExportError, browser_available, export_figure, export_page
 from .fabric import heatmap_figure, ladder_figure, ladder_lines, litmus_figure, pair_matrix
 from .hierarchy import distance_figure, rule_table_picture, staircase_figure
+from .interleaving import aba_steps, ring_picture
 from .latency import latency_cdf_figure, latency_histogram_figure, thread_tails_figure
 from .lines import latency_figure, metric_figure, ratio_lines, throughput_figure
 from .timeline import timeline_figure, timeline_lines
@@ -34,6 +35,8 @@ __all__ = [
     "arena_picture",
     "inline_string_picture",
     "pool_picture",
+    "aba_steps",
+    "ring_picture",
     "ExportError",
     "batch_histogram_figure",
     "breakdown_figure",
