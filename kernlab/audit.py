@@ -12,6 +12,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .claims import Verdict, all_claims
 from .tables import ResultTable
 
@@ -197,7 +199,7 @@ def markdown_report(rows: list[AuditRow], machine: dict) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def html_report(rows: list[AuditRow], machine: dict, table: ResultTable) -> str:
+def html_report(rows: list[AuditRow], machine: dict, table: ResultTable, peers: str = "") -> str:
     """A self-contained page: the claims table, one throughput figure per experiment
     measured (plotly embedded once), the machine facts and the provenance."""
     from .plots import throughput_figure
@@ -222,7 +224,8 @@ def html_report(rows: list[AuditRow], machine: dict, table: ResultTable) -> str:
             "<style>td{vertical-align:top;border-bottom:1px solid #ddd;padding:4px;font-size:13px}</style>"
             "</head><body><h1>kernlab claims audit</h1><table><tr><th>where</th><th>the catalogue says</th>"
             "<th>kernlab claim</th><th>experiment</th><th>measured here</th><th>verdict</th><th>why</th>"
-            f"<th>reproduce</th></tr>{''.join(body)}</table><h2>Figures</h2>{''.join(figures)}"
+            f"<th>reproduce</th></tr>{''.join(body)}</table><h2>Peers</h2><pre>{html.escape(peers)}</pre>"
+            f"<h2>Figures</h2>{''.join(figures)}"
             f"<h2>Machine</h2><table>{facts}</table><h2>Provenance</h2><pre>{provenance}</pre></body></html>")
 
 
@@ -246,3 +249,34 @@ def measure(specs: list[Spec], quick: bool = False, progress: bool = True, cores
         except ParamError as e:
             skipped[spec.command(cores, quick)] = str(e)
     return table, skipped
+
+
+# kernlab's side of the peers comparison (kernlab.peers): measured with --run beside them
+PEER_SPECS = (Spec("counter", ("atomic",)), Spec("process_table", ("rwlock",), params={"read_ratio": 0.999}))
+
+
+def peer_rows(table: ResultTable, python_rows: list[dict]) -> list[dict]:
+    """Each Python peer beside kernlab's median for the same experiment, variant and threads."""
+    out = []
+    for p in python_rows:
+        mine = [r["ops_per_sec"] for r in table.where(experiment=p["experiment"], variant=p["variant"],
+                                                       threads=p["threads"]).rows]
+        ours = float(np.median(mine)) if mine else None
+        out.append({**p, "kernlab_ops_per_sec": ours, "ratio": ours / p["ops_per_sec"] if ours else None})
+    return out
+
+
+def peers_markdown(rows: list[dict], c_rows: list[dict]) -> str:
+    lines = ["", "## Peers", "", "| peer | threads | peer ops/s (median) | kernlab | kernlab ops/s | kernlab / peer |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        ours = f"{r['kernlab_ops_per_sec']:,.0f}" if r["kernlab_ops_per_sec"] else "not measured"
+        ratio = f"{r['ratio']:.1f}x" if r["ratio"] else "-"
+        lines.append(f"| {r['peer']} | {r['threads']} | {r['ops_per_sec']:,.0f} | {r['experiment']}/{r['variant']} "
+                     f"| {ours} | {ratio} |")
+    if c_rows:
+        lines += ["", "C references, as the benchmarks recorded them (not re-measured here):", "",
+                  "| record | figure | median | min..max | machine | measured |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c['file']} | {c['figure']} | {c['median']:.3g} | {c['min']:.3g}..{c['max']:.3g} | "
+                  f"{c['machine']} | {c['measured_at']} |" for c in c_rows]
+    return "\n".join(lines) + "\n"

@@ -239,18 +239,25 @@ def _cmd_claims(args) -> int:
     table = ResultTable()
     for path in args.sources or ():
         table.extend(ResultTable.load(path))
+    python_rows = []
     if args.run:
-        measured, skipped = audit.measure(audit.specs_for(only), quick=args.quick)
+        specs = audit.specs_for(only) + ([] if only else list(audit.PEER_SPECS))
+        measured, skipped = audit.measure(specs, quick=args.quick)
         table.extend(measured)
+        if not only:
+            from .peers import python_peers
+            python_rows = python_peers([1, 2], *((0.2, 1) if args.quick else (0.5, 3)))
         for command, reason in skipped.items():
             print(f"kernlab: skipped `{command}`: {reason}", file=sys.stderr)
         if args.save:
             measured.save(args.save)
     rows = [r for r in audit.audit(table, usable_cores()) if not only or r.claim_id in only]
     machine = table.provenance[0] if table.provenance and not args.run else probe()
+    from .peers import c_peers
+    peers = audit.peers_markdown(audit.peer_rows(table, python_rows), c_peers()) if not only else ""
     if args.out:
-        text = audit.html_report(rows, machine, table) if args.out.endswith(".html") else \
-            audit.markdown_report(rows, machine)
+        text = audit.html_report(rows, machine, table, peers) if args.out.endswith(".html") else \
+            audit.markdown_report(rows, machine) + peers
         atomic_write(args.out, text)
         print(f"wrote {args.out}: {len(rows)} claims")
     else:

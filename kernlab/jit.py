@@ -37,7 +37,7 @@ OPTIONS = dict(nogil=True, cache=True, _nrt=False)
 
 # Modules and folders no kernel is compiled from (they only drive and show runs).
 _NOT_COMPILED = {"__init__.py", "cli.py", "ui.py", "controls.py", "results.py", "tables.py", "sweeps.py",
-                 "claims.py", "audit.py", "workspace.py", "codeview.py", "plots", "experiments/_judging.py",
+                 "claims.py", "audit.py", "peers.py", "workspace.py", "codeview.py", "plots", "experiments/_judging.py",
                  # claims and tables of the experiments: plain Python
                  "experiments/_alloc_claims.py", "experiments/_prefetch_claims.py", "experiments/_syscall_claims.py",
                  "experiments/_messages.py"}

@@ -2,6 +2,7 @@
 reports in markdown and HTML, and `kernlab claims` from files or from a quick run."""
 import pytest
 
+import kernlab
 from kernlab import audit
 from kernlab.claims import all_claims
 from kernlab.cli import main
@@ -53,8 +54,9 @@ def test_cli_claims_from_a_file_writes_a_markdown_table(tmp_path, claim_row, cap
     ResultTable([claim_row("counter", "padded", 2, 1e6, stride_bytes=8)]).save(str(src))
     out = tmp_path / "report.md"
     assert main(["claims", "--from", str(src), "--out", str(out)]) == 0
-    lines = out.read_text().splitlines()
-    assert sum(line.startswith("| ") for line in lines) == len(audit.audit(ResultTable(), 2)) + 1
+    claims_part, peers_part = out.read_text().split("## Peers")
+    assert sum(line.startswith("| ") for line in claims_part.splitlines()) == len(audit.audit(ResultTable(), 2)) + 1
+    assert "C references" in peers_part or not kernlab.reference_files("bench-")
     assert main(["claims", "--only", "nope"]) == 2
     assert "unknown claim" in capsys.readouterr().err
 
@@ -66,3 +68,15 @@ def test_cli_claims_run_quick_measures_and_judges(tmp_path):
     page = out.read_text()
     assert "cache-line-alignment" in page and "not measured" not in page.split("cache-line-alignment")[1][:400]
     assert {r["param_stride_bytes"] for r in ResultTable.load(str(saved)).rows} == {8, 16, 32, 64, 128, 256}
+
+
+def test_python_peers_are_measured_and_set_beside_kernlab():
+    from kernlab import peers
+    rows = peers.python_peers([1], duration=0.05, repeats=1)
+    assert {r["peer"] for r in rows} == {"python threading.Lock counter", "python dict under threading.Lock"}
+    assert all(r["ops_per_sec"] > 0 for r in rows)
+    table = ResultTable([{"experiment": "counter", "variant": "atomic", "threads": 1, "ops_per_sec": 4e8}])
+    beside = {r["experiment"]: r for r in audit.peer_rows(table, rows)}
+    assert beside["counter"]["ratio"] == pytest.approx(4e8 / beside["counter"]["ops_per_sec"])
+    assert beside["process_table"]["kernlab_ops_per_sec"] is None      # not measured: said, not invented
+    assert "not measured" in audit.peers_markdown(list(beside.values()), [])

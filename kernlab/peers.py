@@ -1,0 +1,97 @@
+"""Independent peers for the claims report: what a Python user would write, and the C
+references the benchmarks measured.
+
+``python_peers`` measures, in this process, a counter incremented under
+``threading.Lock`` and a dict of records read (and, 1 in 1000, updated) under one lock,
+at the thread counts given: kernlab's compiled ``counter``/``atomic`` and
+``process_table``/``rwlock`` rows sit beside them in the report, so a reader sees how
+far beyond plain Python the compiled patterns are. (The GIL serializes these threads;
+that is part of what a Python user gets.) ``c_peers`` reads the C-reference figures that
+the benchmarks recorded in data/ (liburcu QSBR, a C11 SPSC ring) with their provenance:
+they are not re-measured by the audit.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+
+def _timed(threads: int, duration: float, body) -> float:
+    """Operations per second of ``threads`` Python threads running ``body(stop, counts, i)``."""
+    stop = threading.Event()
+    counts = [0] * threads
+    pool = [threading.Thread(target=body, args=(stop, counts, i), daemon=True) for i in range(threads)]
+    begin = time.perf_counter()
+    for t in pool:
+        t.start()
+    time.sleep(duration)
+    stop.set()
+    for t in pool:
+        t.join()
+    return sum(counts) / (time.perf_counter() - begin)
+
+
+def python_counter(threads: int, duration: float) -> float:
+    lock, box = threading.Lock(), [0]
+
+    def body(stop, counts, i):
+        n = 0
+        while not stop.is_set():
+            with lock:
+                box[0] += 1
+            n += 1
+        counts[i] = n
+    rate = _timed(threads, duration, body)
+    return rate
+
+
+def python_table(threads: int, duration: float, size: int = 1024) -> float:
+    lock = threading.Lock()
+    table = {pid: (pid, 0, pid * 31) for pid in range(size)}
+
+    def body(stop, counts, i):
+        rng = np.random.default_rng(i)
+        keys = rng.integers(0, size, 4096).tolist()
+        n = 0
+        while not stop.is_set():
+            key = keys[n & 4095]
+            with lock:
+                if n % 1000 == 999:
+                    pid, seq, check = table[key]
+                    table[key] = (pid, seq + 1, check)
+                else:
+                    record = table[key]
+                    if record[0] != key:
+                        raise AssertionError("a torn record")
+            n += 1
+        counts[i] = n
+    return _timed(threads, duration, body)
+
+
+def python_peers(thread_counts, duration: float = 0.5, repeats: int = 3) -> list[dict]:
+    """Rows (peer, compares_with, threads, ops_per_sec median, min, max) measured here."""
+    out = []
+    for name, fn, compares in (("python threading.Lock counter", python_counter, ("counter", "atomic")),
+                               ("python dict under threading.Lock", python_table, ("process_table", "rwlock"))):
+        for t in thread_counts:
+            rates = [fn(t, duration) for _ in range(repeats)]
+            out.append({"peer": name, "experiment": compares[0], "variant": compares[1], "threads": t,
+                        "ops_per_sec": float(np.median(rates)), "min": min(rates), "max": max(rates)})
+    return out
+
+
+def c_peers() -> list[dict]:
+    """The C-reference figures recorded by the benchmarks in data/ (with where and when)."""
+    from .workspace import reference, reference_files
+    out = []
+    for name in reference_files("bench-"):
+        record = reference(name)
+        for figure, value in (record.get("figures") or {}).items():
+            if any(word in figure for word in ("liburcu", "over_c", "_c_", "c_qsbr", "c_ring", "vs_c")):
+                out.append({"file": name, "figure": figure, "median": value.get("median"),
+                            "min": value.get("min"), "max": value.get("max"),
+                            "machine": (record.get("machine") or {}).get("cpu_model"),
+                            "measured_at": record.get("measured_at")})
+    return out
