@@ -177,8 +177,10 @@ def metrics(state, per_thread_ops, per_thread_aux, params):
             for key, value in exp.metrics(sub, ops, np.zeros_like(ops), p).items():
                 if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
                     out[f"{name}_{key}"] = float(value)
-    # allocator calls per system call: the buffer step's per-op count times its share of calls
-    out["allocs_per_op"] = out.get("buffers_allocs_per_op", 0.0) * out["buffers_share"]
+    # allocator calls per system call: the result buffers' and the error messages' (each
+    # step's calls per op of its own, times its share of the calls)
+    out["allocs_per_op"] = sum(out.get(f"{step}_allocs_per_op", 0.0) * out[f"{step}_share"]
+                               for step in ("buffers", "errors"))
     return out
 
 
