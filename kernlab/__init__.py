@@ -7,7 +7,7 @@
     kernlab.Panel("counter")                          # widgets in a notebook
     t = kernlab.sweep("counter", ["atomic", "padded"], [1, 2])
     kernlab.plots.throughput_figure(t)
-    print(kernlab.judge("false-sharing", t))
+    print(kernlab.judge("cache-line-alignment", t))
 
 Everything a notebook or a user needs is here (``__all__``); the modules behind it are
 internal and may move. (Function names avoid the names of kernlab's own modules:
