@@ -55,12 +55,13 @@ def _critical(data, intruders, cfg, tid):
 
 
 @inline_kernel
-def _trace_section(ctl, tid, asked, got, waited):
+def _trace_section(ctl, tid, asked, got, held, waited):
     """Trace mode (off: nothing happens): the wait from asking for the lock until it was
-    granted (if it had to wait), and the hold from then until now (just after the release)."""
+    granted (if it had to wait), and the hold from then until ``held``, read just before
+    the release: a clock read after it would let the next holder's hold begin first."""
     if waited > 0:
         H.trace_event(ctl, tid, H.WAIT, asked, got)
-    H.trace_event(ctl, tid, H.HOLD, got, H.trace_clock(ctl))
+    H.trace_event(ctl, tid, H.HOLD, got, held)
 
 
 # Helpers are inline_kernels (see jit: no call passes arrays field by field), and each op
@@ -71,7 +72,7 @@ def op_none(ctl, state, tid, n):
     data, intruders, cfg = state[4], state[5], state[6]
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
-    _trace_section(ctl, tid, got, got, 0)
+    _trace_section(ctl, tid, got, got, H.trace_clock(ctl), 0)
     L.spin_work(cfg[OUTSIDE], cfg)
     return 0
 
@@ -85,8 +86,9 @@ def op_tas(ctl, state, tid, n):
         return -1
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
+    held = H.trace_clock(ctl)
     L.tas_release(word, SPIN_WORD)
-    _trace_section(ctl, tid, asked, got, w)
+    _trace_section(ctl, tid, asked, got, held, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -100,8 +102,9 @@ def op_ttas(ctl, state, tid, n):
         return -1
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
+    held = H.trace_clock(ctl)
     L.ttas_release(word, SPIN_WORD)
-    _trace_section(ctl, tid, asked, got, w)
+    _trace_section(ctl, tid, asked, got, held, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -115,8 +118,9 @@ def op_ticket(ctl, state, tid, n):
         return -1
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
+    held = H.trace_clock(ctl)
     L.ticket_release(ticket)
-    _trace_section(ctl, tid, asked, got, w)
+    _trace_section(ctl, tid, asked, got, held, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -130,8 +134,9 @@ def op_mcs(ctl, state, tid, n):
         return -1
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
+    held = H.trace_clock(ctl)
     L.mcs_release(tail, nodes, tid, ctl)   # -1 only when stopping: the op still counts
-    _trace_section(ctl, tid, asked, got, w)
+    _trace_section(ctl, tid, asked, got, held, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
@@ -145,8 +150,9 @@ def op_mutex(ctl, state, tid, n):
         return -1
     got = H.trace_clock(ctl)
     _critical(data, intruders, cfg, tid)
+    held = H.trace_clock(ctl)
     L.mutex_release(futex, 0)
-    _trace_section(ctl, tid, asked, got, w)
+    _trace_section(ctl, tid, asked, got, held, w)
     L.spin_work(cfg[OUTSIDE], cfg)
     return w
 
