@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
 
 import numba
 
@@ -51,9 +52,31 @@ def op_code(experiment: str, variant: str, kind: str = "asm", params: dict | Non
     op = exp.variant(variant).op
     state = tuple(exp.setup(threads, exp.resolve_params(params)))
     sig = (numba.typeof(control_block()), numba.typeof(state), numba.int64, numba.int64)
-    fresh = numba.njit(**{**OPTIONS, "cache": False})(op.py_func)
+    return _inspect(_fresh(op.py_func, sig), sig, kind)
+
+
+def _fresh(py_func, sig):
+    fresh = numba.njit(**{**OPTIONS, "cache": False})(py_func)
     fresh.compile(sig)
-    return fresh.inspect_asm(sig) if kind == "asm" else fresh.inspect_llvm(sig)
+    return fresh
+
+
+def _inspect(dispatcher, sig, kind):
+    return dispatcher.inspect_asm(sig) if kind == "asm" else dispatcher.inspect_llvm(sig)
+
+
+def listing(dispatcher, sig, kind: str = "asm") -> str:
+    """The listing of ``dispatcher`` compiled for ``sig``: its own code when this process
+    compiled it (a worker a test already ran: no second compile), else the same function
+    compiled afresh, since code loaded from numba's disk cache carries no listing."""
+    dispatcher.compile(sig)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Inspection disabled for cached code")
+        try:
+            return _inspect(dispatcher, sig, kind)
+        except UserWarning:
+            pass
+    return _inspect(_fresh(dispatcher.py_func, sig), sig, kind)
 
 
 def op_function(listing: str) -> str:

@@ -5,8 +5,10 @@ Every variant's hot path (its lookup or snapshot read, and the uncontended lock,
 dereference around it) must be inlined into the measuring loop, or the variant pays an
 out-of-line call (15-40 ns, kernlab.jit) that its competitors do not. So the only
 kernlab kernels a worker may call are slow paths: contended spin loops, updates and
-reclamation, the stalled reader's stall and the garbage sampler's clock read. Compiled
-afresh (cached code carries no assembly): a few seconds per variant.
+reclamation, the stalled reader's stall and the garbage sampler's clock read. The
+worker is the runner's own (``codeview.listing``): compiled once for this test and the
+runs after it, or compiled afresh when it came from the disk cache, which keeps no
+assembly.
 """
 import re
 
@@ -14,9 +16,9 @@ import numba
 import numpy as np
 import pytest
 
+from kernlab.codeview import listing
 from kernlab.experiments import all_experiments, get
 from kernlab.harness import control_block
-from kernlab.jit import OPTIONS
 from kernlab.layout import padded_rows
 from kernlab.runner import LATENCY_CAPACITY
 from kernlab.worker import make_worker
@@ -66,9 +68,7 @@ def kernlab_calls(experiment: str, variant: str) -> set:
     state = tuple(exp.setup(2, exp.resolve_params({})))
     sig = (numba.typeof(control_block()), numba.int64, numba.typeof(padded_rows(2, 8)),
            numba.typeof(np.zeros((2, LATENCY_CAPACITY), np.int64)), numba.typeof(state))
-    fresh = numba.njit(**{**OPTIONS, "cache": False})(make_worker(exp.variant(variant).op).py_func)
-    fresh.compile(sig)
-    asm = fresh.inspect_asm(sig)
+    asm = listing(make_worker(exp.variant(variant).op), sig)
     # numba calls other functions through a register: movabsq $symbol, %reg ... callq *%reg
     loaded = re.findall(r"movabsq\s+\$(_ZN7kernlab\w+),\s*%(\w+)(?=(?:.*\n){1,12}?\s*callq\s+\*%\2\b)", asm)
     direct = re.findall(r"callq\s+(_ZN7kernlab\w+)", asm)

@@ -91,5 +91,16 @@ def test_lowest_lane_is_the_lowest_set_bit():
 def test_soa_padding_never_matches():
     aos = T.make_rules(5, 0.5, 1)
     soa = R.to_soa(aos)
-    assert soa.shape == (R.FIELDS, R.LANES)
+    assert soa.shape == (R.SOA_ROWS, R.LANES)
     assert (soa[R.LEN_LO, 5:] > soa[R.LEN_HI, 5:]).all()
+
+
+def test_a_value_that_does_not_fit_its_packed_slot_is_refused():
+    """The simd matcher's packed subject/kind/action compare equals the three compares
+    only when every value fits its slot: a subject of 2**16 would spill into none."""
+    assert R.fits_packed(np.array([0, 2**16 - 1]), 5, 3)
+    assert not R.fits_packed(np.array([0, 2**16]), 5, 3) and not R.fits_packed(1, 256, 0)
+    aos = T.make_rules(5, 0.5, 1)
+    aos[2, R.SUBJ_V] = 2**16
+    with pytest.raises(ValueError, match="must fit"):
+        R.to_soa(aos)

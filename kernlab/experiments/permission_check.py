@@ -9,7 +9,8 @@ is the number of rules it compared.
     branchless  structure of arrays, every field of a rule compared without a branch
     simd        structure of arrays in blocks of 16 lanes, each field one vector compare
                 (explicit vector IR from atomics: the auto-vectoriser does not vectorise
-                an early-exit loop), first block with a match, then its lowest lane
+                an early-exit loop), subject/kind/action packed in one word and compared
+                first, first block with a match, then its lowest lane
     indexed     rules pre-sorted into lists by (subject, kind, action): only path and
                 port are scanned (applies when those fields come from small known sets)
     any_match   takes a matching rule, the last one: wrong whenever allow and deny
@@ -108,6 +109,8 @@ def _table(params):
             _tables.pop(next(iter(_tables)))
         aos = T.make_rules(params["rules"], params["deny_share"], params["seed"])
         requests = T.make_requests(aos, params["match_at"], params["seed"])
+        if not R.fits_packed(requests[:, R.Q_SUBJ], requests[:, R.Q_KIND], requests[:, R.Q_ACT]):
+            raise ValueError("requests' subject/kind/action must fit the simd variant's packed word")
         offsets, members = R.build_index(aos, T.SUBJECTS, len(R.KINDS), len(R.ACTIONS))
         aligned = aligned_zeros(aos.shape, np.int32)
         aligned[:] = aos
@@ -211,7 +214,8 @@ EXPERIMENT = Experiment(
     variants=(
         Variant("scalar", op_scalar, "array of structs, rule by rule, early exit"),
         Variant("branchless", op_branchless, "structure of arrays, all fields of a rule without branches"),
-        Variant("simd", op_simd, "16 rules per vector compare, first block with a match, lowest lane"),
+        Variant("simd", op_simd, "16 rules per vector compare, packed subject/kind/action first, "
+                "first block with a match, lowest lane"),
         Variant("indexed", op_indexed, "rules listed by (subject, kind, action); only path/port scanned"),
         Variant("any_match", op_any_match, "takes the last matching rule, not the first (broken on purpose)",
                 broken=True),

@@ -21,6 +21,11 @@ Algorithm
                branch; ``first_match_simd`` compares LANES rules per field in one vector
                compare (``atomics.lanes_masked_eq`` / ``lanes_in_range``), ANDs the lane
                masks, stops at the first block with a match and takes its lowest lane.
+               Two more rows serve it: subject, kind and action packed into one word
+               (``SAK_M``/``SAK_V``, slots of SAK_BITS), compared first with the first
+               path word, so that a block none of whose rules can match on those (most
+               blocks) costs two vector compares and a branch, as a rule costs the
+               scalar scan a compare and a branch.
                Padding rules (to a multiple of LANES) never match (empty length range).
     ``index``  CSR lists of the rules that can match each (subject, kind, action), in
                table order (``build_index``): only the path/port fields are left to
@@ -57,6 +62,9 @@ from ..jit import inline_kernel
 (SUBJ_M, SUBJ_V, KIND_M, KIND_V, ACT_M, ACT_V, P0_M, P0_V, P1_M, P1_V,
  LEN_LO, LEN_HI, PORT_LO, PORT_HI, EFFECT) = range(15)
 FIELDS = 16                     # 15 used: an aos rule is one 64-byte row
+SAK_M, SAK_V = FIELDS, FIELDS + 1   # soa only: subject, kind, action packed in one word
+SOA_ROWS = FIELDS + 2
+SAK_BITS = (16, 8, 8)           # slots of subject (high), kind, action (low) in a packed word
 # Request fields (a row of the requests array).
 Q_SUBJ, Q_KIND, Q_ACT, Q_P0, Q_P1, Q_LEN, Q_PORT = range(7)
 REQUEST_FIELDS = 8
@@ -139,28 +147,29 @@ def lowest_lane(mask):
 
 
 @inline_kernel
-def block_mask(soa, col, s, k, a, p0, p1, ln, port):
-    """Lane mask of the LANES rules from ``col`` that match: seven vector compares."""
-    m = A.lanes_masked_eq(soa, SUBJ_M, SUBJ_V, col, s)
-    m &= A.lanes_masked_eq(soa, KIND_M, KIND_V, col, k)
-    m &= A.lanes_masked_eq(soa, ACT_M, ACT_V, col, a)
-    m &= A.lanes_masked_eq(soa, P0_M, P0_V, col, p0)
-    m &= A.lanes_masked_eq(soa, P1_M, P1_V, col, p1)
-    m &= A.lanes_in_range(soa, LEN_LO, LEN_HI, col, ln)
-    m &= A.lanes_in_range(soa, PORT_LO, PORT_HI, col, port)
-    return m
+def packed_sak(s, k, a):
+    """Subject, kind and action in one word (each must fit its slot: see ``to_soa``)."""
+    return (s << (SAK_BITS[1] + SAK_BITS[2])) | (k << SAK_BITS[2]) | a
 
 
 @inline_kernel
 def first_match_simd(soa, n_rules, req, q):
-    """Blocks of LANES rules, each a lane mask of vector compares; early exit at the first
-    block with a match, whose lowest set lane is the first matching rule."""
-    s, k, a, p0, p1, ln, port = (req[q, Q_SUBJ], req[q, Q_KIND], req[q, Q_ACT], req[q, Q_P0],
-                                 req[q, Q_P1], req[q, Q_LEN], req[q, Q_PORT])
+    """Blocks of LANES rules. Each block: vector compares of the packed subject, kind
+    and action and of the first path word, then a branch (most blocks end here; on
+    the default tables about one block in 200 goes on when no rule matches: a rarely
+    taken branch is a rarely mispredicted one), then the other fields of the lanes
+    left; early exit at the first block with a match, whose lowest set lane is the
+    first matching rule."""
+    sak = packed_sak(req[q, Q_SUBJ], req[q, Q_KIND], req[q, Q_ACT])
+    p0, p1, ln, port = req[q, Q_P0], req[q, Q_P1], req[q, Q_LEN], req[q, Q_PORT]
     for col in range(0, n_rules, LANES):
-        m = block_mask(soa, col, s, k, a, p0, p1, ln, port)
+        m = A.lanes_masked_eq(soa, SAK_M, SAK_V, col, sak) & A.lanes_masked_eq(soa, P0_M, P0_V, col, p0)
         if m != 0:
-            return col + lowest_lane(m), col + LANES
+            m &= A.lanes_masked_eq(soa, P1_M, P1_V, col, p1)
+            m &= A.lanes_in_range(soa, LEN_LO, LEN_HI, col, ln)
+            m &= A.lanes_in_range(soa, PORT_LO, PORT_HI, col, port)
+            if m != 0:
+                return col + lowest_lane(m), col + LANES
     return -1, (n_rules + LANES - 1) // LANES * LANES
 
 
@@ -186,12 +195,30 @@ def first_match_indexed(aos, offsets, members, req, q, n_kinds, n_actions):
 
 # ----------------------------------------------------------------------------- layouts (setup time)
 
+def fits_packed(subject, kind, action) -> bool:
+    """Whether values (arrays or ints) fit the slots of a packed subject/kind/action
+    word: only then is one masked compare of the packed words the three compares'
+    AND (a request field with bits above its slot would leak into the next one)."""
+    return all(bool(np.all((0 <= np.asarray(v)) & (np.asarray(v) < (1 << bits))))
+               for v, bits in zip((subject, kind, action), SAK_BITS))
+
+
+def _pack(s, k, a):
+    return (s.astype(np.int64) << (SAK_BITS[1] + SAK_BITS[2])) | (k.astype(np.int64) << SAK_BITS[2]) | a
+
+
 def to_soa(aos: np.ndarray) -> np.ndarray:
-    """``(FIELDS, R rounded up to LANES)`` int32; padding rules never match."""
+    """``(SOA_ROWS, R rounded up to LANES)`` int32; padding rules never match."""
     n = len(aos)
     padded = (n + LANES - 1) // LANES * LANES
-    soa = np.zeros((FIELDS, max(padded, LANES)), np.int32)
-    soa[:, :n] = aos.T
+    soa = np.zeros((SOA_ROWS, max(padded, LANES)), np.int32)
+    soa[:FIELDS, :n] = aos.T
+    if not fits_packed(aos[:, SUBJ_V], aos[:, KIND_V], aos[:, ACT_V]):
+        raise ValueError(f"rule subject/kind/action values must fit {SAK_BITS} bits to be packed")
+    slots = [(1 << b) - 1 for b in SAK_BITS]
+    masks = [aos[:, f] & slot for f, slot in zip((SUBJ_M, KIND_M, ACT_M), slots)]
+    soa[SAK_M, :n] = _pack(*masks).astype(np.uint32).view(np.int32)
+    soa[SAK_V, :n] = _pack(aos[:, SUBJ_V], aos[:, KIND_V], aos[:, ACT_V]).astype(np.uint32).view(np.int32)
     soa[LEN_LO, n:], soa[LEN_HI, n:] = 1, 0          # an empty length range: never matches
     return soa
 
