@@ -5,6 +5,9 @@
  * splitmix checksum) and the same loop shape as kernlab's harness (a relaxed stop-flag
  * load per op, a clock read every 1024 ops for the deadline). One op = one enqueue for
  * the producer thread, one dequeue for the consumer thread, as with batch 1 in kernlab.
+ * The consumer verifies what kernlab's consumer verifies: the checksum, FIFO order and
+ * a per-producer tally (count and a wrapping sum of a hash of each item, compared after
+ * the run with the sum over the sequences produced: exactly once, none lost).
  *
  *   gcc -O2 -pthread spsc_ring.c -o spsc_ring
  *   ./spsc_ring SECONDS CAPACITY    -> prints "<items consumed> <elapsed_ns> <errors>"
@@ -23,6 +26,7 @@
 #define C2 0x94D049BB133111EBULL
 #define STAMP_MASK 63
 #define LAT_SAMPLES 4096
+#define HASH_SALT 0x5EED                        /* _queue_check.HASH_SALT */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define cpu_relax() __builtin_ia32_pause()     /* as kernlab's cpu_relax: x86 pause */
@@ -39,7 +43,7 @@ static _Alignas(PAD) int64_t tail_cache;             /* consumer's copy of tail 
 static _Alignas(PAD) atomic_int stop_flag;
 static _Alignas(PAD) int64_t deadline, capacity, mask;
 static _Alignas(PAD) slot_t *slots;              /* read-only during the run: a line of its own */
-static _Alignas(PAD) int64_t consumed, errors, t_first, t_last, lat[LAT_SAMPLES], lat_n;
+static _Alignas(PAD) int64_t consumed, errors, t_first, t_last, lat[LAT_SAMPLES], lat_n, tally_count, tally_hash;
 static _Alignas(PAD) int64_t produced, p_first, p_end, c_end;
 
 static int64_t now_ns(void) {
@@ -114,6 +118,8 @@ static void *consumer(void *arg) {
         if (sum != mix((uint64_t)(payload >> 40), (uint64_t)seq, (uint64_t)stamp) || seq <= last) errors++;
         last = seq;
         consumed++;
+        tally_count++;                                     /* the per-producer tally */
+        tally_hash += mix((uint64_t)(payload >> 40), (uint64_t)seq, HASH_SALT);
         if (stamp != 0) {
             t_last = now_ns();
             lat[lat_n++ & (LAT_SAMPLES - 1)] = t_last - stamp;
@@ -143,6 +149,9 @@ int main(int argc, char **argv) {
     pthread_join(c, NULL);
     int64_t left = atomic_load(&tail) - atomic_load(&head);
     if (consumed + left != produced) errors++;
+    int64_t want = 0;                                      /* FIFO: sequences 0 .. consumed-1 */
+    for (int64_t s = 0; s < tally_count; s++) want += mix(0, (uint64_t)s, HASH_SALT);
+    if (tally_count != consumed || tally_hash != want) errors++;
     /* elapsed as kernlab's runner measures a trial: first thread in to last thread out */
     int64_t begin = p_first < t_first ? p_first : t_first, end = p_end > c_end ? p_end : c_end;
     printf("%lld %lld %lld\n", (long long)consumed, (long long)(end - begin), (long long)errors);

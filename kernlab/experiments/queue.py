@@ -158,7 +158,8 @@ def _spsc(ctl, state, tid, n, cached):
             tail, room, spins = R.spsc_cached_reserve(idx, cfg[C_CAPACITY], ctl)
         else:
             tail, room, spins = R.spsc_reserve(idx, cfg[C_CAPACITY], ctl)
-        stats[tid, S_FULL] += spins
+        if spins != 0:          # rare once the ring runs: no store per op for a zero
+            stats[tid, S_FULL] += spins
         if room < 0:
             return -1
         k = min(room, cfg[C_BATCH])
@@ -170,7 +171,8 @@ def _spsc(ctl, state, tid, n, cached):
         head, avail, spins = R.spsc_cached_available(idx, ctl)
     else:
         head, avail, spins = R.spsc_available(idx, ctl)
-    stats[tid, S_EMPTY] += spins
+    if spins != 0:
+        stats[tid, S_EMPTY] += spins
     if avail < 0:
         return -1
     k = min(avail, cfg[C_BATCH])
@@ -196,7 +198,8 @@ def op_mutex_deque(ctl, state, tid, n):
     _begin(stats, tid, n, K_MUTEX)
     if _producing(cfg, tid, n):
         tail, room, spins, sleeps = R.mutex_reserve(idx, futex, cfg[C_CAPACITY], ctl)
-        stats[tid, S_FULL] += spins
+        if spins != 0:          # rare once the ring runs: no store per op for a zero
+            stats[tid, S_FULL] += spins
         if room < 0:
             return -1
         k = min(room, cfg[C_BATCH])
