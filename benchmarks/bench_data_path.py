@@ -7,7 +7,8 @@ min..max over rounds; ratios paired within a round.
    with the vector width the simd op was compiled to (read from its assembly);
 2. `prefetch` at a DRAM-sized working set (``--dram-bytes``, default 1 GiB of 64-byte
    records), 1 thread: random_prefetch / random (target >= 1.3); sequential against a
-   numpy sum over the same bytes (bytes per second; target: within 1.2x);
+   numpy sum over the same bytes (bytes per second; target: within 1.2x), at one record
+   per op and at ``--batch`` records per op (the measuring loop paid once per batch);
 3. the linked list at the same set, for the staircase's last step.
 
     python benchmarks/bench_data_path.py [--rounds 5] [--duration 1.0] [--out data/...json]
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -45,18 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--rules", default="4,16,64,256,1024,4096", help="rule-table sizes, comma-separated")
     ap.add_argument("--dram-bytes", type=int, default=1 << 30, help="working set of the DRAM-sized walks")
     ap.add_argument("--prefetch-distance", type=int, default=16, help="records ahead for random_prefetch")
+    ap.add_argument("--batch", type=int, default=64, help="records per op of the batched sequential walk")
     return ap.parse_args(argv)
-
-
-def numpy_sum_bytes_per_s(table: np.ndarray, duration: float) -> float:
-    """Bytes per second of ``table.sum()`` (every word of the table, one pass per call)."""
-    passes, begin = 0, time.perf_counter()
-    while True:
-        table.sum()
-        passes += 1
-        elapsed = time.perf_counter() - begin
-        if elapsed >= duration:
-            return passes * table.nbytes / elapsed
 
 
 def main(argv=None):
@@ -69,9 +59,10 @@ def main(argv=None):
     # load or compile every worker, and build the tables, before anything is timed
     for v in RULE_VARIANTS:
         run_trial(pc, v, 1, rule_params[rules[0]], 0.02, sample_every=0)
+    batched = {**walk_params, "records_per_op": args.batch}
     for v in WALKS:
         run_trial(pf, v, 1, walk_params, 0.02, sample_every=0)
-    table = PF._table(walk_params)[0]          # the very records the walks read
+    run_trial(pf, "sequential", 1, batched, 0.02, sample_every=0)
     width = vector_summary(op_function(op_code("permission_check", "simd")))
 
     raw: dict = {}
@@ -87,7 +78,11 @@ def main(argv=None):
             trial = run_trial(pf, v, 1, walk_params, d, sample_every=0)
             raw.setdefault(f"walk_{v}", []).append(trial.ops_per_sec)
             checks[f"walk_{v}"] = checks.get(f"walk_{v}", True) and trial.check.passed
-        raw.setdefault("numpy_sum_bytes_per_s", []).append(numpy_sum_bytes_per_s(table, d))
+        trial = run_trial(pf, "sequential", 1, batched, d, sample_every=0)
+        raw.setdefault("walk_sequential_batched", []).append(trial.ops_per_sec * args.batch)   # records/s
+        checks["walk_sequential_batched"] = checks.get("walk_sequential_batched", True) and trial.check.passed
+        # the very records the walks read, summed by numpy
+        raw.setdefault("numpy_sum_bytes_per_s", []).append(PF.numpy_sum_bytes_per_s(walk_params, d))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
     ratio = lambda a, b: summary(np.array(raw[a]) / np.array(raw[b]))
@@ -98,6 +93,9 @@ def main(argv=None):
     figures["random_prefetch_over_random_dram"] = ratio("walk_random_prefetch", "walk_random")
     seq_bytes = np.array(raw["walk_sequential"]) * RECORD_BYTES
     figures["sequential_over_numpy_sum_bytes"] = summary(seq_bytes / np.array(raw["numpy_sum_bytes_per_s"]))
+    batched_bytes = np.array(raw["walk_sequential_batched"]) * RECORD_BYTES
+    figures[f"sequential_{args.batch}_per_op_over_numpy_sum_bytes"] = summary(
+        batched_bytes / np.array(raw["numpy_sum_bytes_per_s"]))
     ns = {k: summary(1e9 / np.array(v)) for k, v in raw.items() if k.startswith(("rules_", "walk_"))}
     print_figures(figures)
     print(f"\nsimd op compiled to: {width}")
@@ -105,11 +103,14 @@ def main(argv=None):
     for n in rules:
         print(f"  {n:5d} rules  " + "  ".join(f"{v} {ns[f'rules_{v}_{n}']['median']:9.1f}" for v in RULE_VARIANTS))
     print(f"ns per record at {args.dram_bytes >> 20} MiB: "
-          + "  ".join(f"{v} {ns[f'walk_{v}']['median']:.1f}" for v in WALKS))
+          + "  ".join(f"{v} {ns[f'walk_{v}']['median']:.1f}" for v in WALKS)
+          + f"  sequential at {args.batch} per op {ns['walk_sequential_batched']['median']:.1f}"
+          + f"  numpy sum {1e9 * RECORD_BYTES / np.median(raw['numpy_sum_bytes_per_s']):.1f}")
     failed = [k for k, ok in checks.items() if not ok]
     if failed:
         print(f"CHECK FAILED: {failed}", file=sys.stderr)
-    save(args.out, "data_path", args, argv, rule_params=rule_params, walk_params=walk_params, simd_width=width,
+    save(args.out, "data_path", args, argv, rule_params=rule_params, walk_params=walk_params,
+         batched_walk_params=batched, simd_width=width,
          figures=figures, ns=ns, checks=checks, raw=raw)
     return 1 if failed else 0
 

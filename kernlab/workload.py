@@ -77,6 +77,20 @@ def chance(states, tid, threshold):
     return np.int64(rng_next(states, tid) >> np.uint64(11)) < threshold
 
 
+@inline_kernel
+def chance_at(states, tid, n, threshold):
+    """``chance`` for thread tid's n-th op, counter-based (SplitMix64 of the thread's
+    seed + n x the golden gamma): nothing is written, so consecutive ops share no
+    chain through memory. ``chance`` stores its state every call, and the next op's
+    draw waits for that store to be forwarded: a serial chain of ~10 cycles per op,
+    which a lookup of a few ns cannot hide."""
+    x = A.load_relaxed(states, (tid, 0)) + np.uint64(n) * np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return np.int64(x >> np.uint64(11)) < threshold
+
+
 def probability_threshold(p: float) -> int:
     """Integer threshold for ``chance``: compare 53 random bits against it."""
     return int(round(min(max(p, 0.0), 1.0) * (1 << 53)))

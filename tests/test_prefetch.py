@@ -34,6 +34,21 @@ def test_stress_every_walk_sums_to_the_replay(exp, variant, threads, params):
     assert trial.per_thread_ops.min() > 0
 
 
+@pytest.mark.stress
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_several_records_per_op_are_all_walked_and_counted(exp, variant):
+    params = exp.resolve_params({"records": 100, "records_per_op": 7})
+    trial = run_trial(exp, variant, 2, params, 0.05)
+    assert trial.check.passed, trial.check.detail
+    assert (trial.per_thread_aux == 7 * trial.per_thread_ops).all()
+    state = exp.setup(1, params)                     # one op's worth short: the replay disagrees
+    state[PF.WALKERS][0, PF.KIND] = PF.SEQUENTIAL
+    state[PF.WALKERS][0, M.SUM] = M.expected_sum(state[PF.RECORDS][:, M.VALUE], 0, 7 * 3 - 1)
+    assert not exp.check(state, np.array([3]), params).passed
+    state[PF.WALKERS][0, M.SUM] += state[PF.RECORDS][(7 * 3 - 1) % 100, M.VALUE]
+    assert exp.check(state, np.array([3]), params).passed
+
+
 def test_the_check_catches_a_wrong_sum_and_a_wrong_record(exp):
     params = exp.resolve_params({"records": 64})
     state = exp.setup(2, params)
@@ -71,6 +86,12 @@ def test_tables_past_the_limit_are_refused_in_one_line(exp):
 def _sweep(claim_row, variant, ns_by_records, record_bytes=64, **extra):
     return [claim_row("prefetch", variant, 1, 1e9 / ns, records=n, record_bytes=record_bytes, **extra)
             for n, ns in ns_by_records.items()]
+
+
+def test_claims_read_only_rows_of_one_record_per_op(claim_row):
+    """ops_per_sec is records per second only at records_per_op 1: batched rows are left out."""
+    rows = _sweep(claim_row, "linked_list", {128: 2.0, 1 << 24: 90.0}, records_per_op=64)
+    assert claims.judge("memory-hierarchy-latency", ResultTable(rows)).verdict == "not measured"
 
 
 def test_prefetch_claim_says_where_it_starts_to_hold(claim_row):

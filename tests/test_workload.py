@@ -5,6 +5,7 @@ from numba import njit
 from kernlab.workload import (
     FIBONACCI,
     chance,
+    chance_at,
     fib_hash,
     key_streams,
     next_key,
@@ -39,6 +40,22 @@ def test_rng_and_chance_frequency():
     assert 9_000 < hits < 11_000
     assert count(states, probability_threshold(0.0), 1000) == 0
     assert count(states, probability_threshold(1.0), 1000) == 1000
+
+
+def test_counter_based_chance_frequency_and_threads_apart():
+    """chance_at(n) draws from (seed, n) alone: the rate holds, a thread's draws do not
+    repeat those of another, and nothing is written (the state is only a seed)."""
+    states = rng_states(2)
+    before = states.copy()
+    count = njit(lambda st, t, thr, k: sum([1 for n in range(k) if chance_at(st, t, n, thr)]))
+    hits = [count(states, t, probability_threshold(0.1), 100_000) for t in (0, 1)]
+    assert all(9_000 < h < 11_000 for h in hits)
+    assert count(states, 0, probability_threshold(0.0), 1000) == 0
+    assert count(states, 0, probability_threshold(1.0), 1000) == 1000
+    which = njit(lambda st, t, thr, k: [n for n in range(k) if chance_at(st, t, n, thr)])
+    half = probability_threshold(0.5)
+    assert set(which(states, 0, half, 256)) != set(which(states, 1, half, 256))
+    assert (states == before).all()
 
 
 def test_fib_hash_takes_the_top_bits_of_the_golden_product():

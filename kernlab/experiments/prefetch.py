@@ -1,13 +1,18 @@
 """The `prefetch` experiment: iterating process records across the memory hierarchy.
 
-One op visits one record (ns per record is the unit) of a table of ``records`` records
-of ``record_bytes`` each (primitives.memwalk):
+One op visits ``records_per_op`` records (default 1: ns per op is ns per record) of a
+table of ``records`` records of ``record_bytes`` each (primitives.memwalk):
 
     sequential       address order: the hardware prefetcher streams it
     random           a seeded random order through an index array
     random_prefetch  the same order, software prefetch ``prefetch_distance`` records ahead
     linked_list      the same random cycle followed through each record's NEXT word
                      (dependent loads: no prefetch can look ahead; the latency staircase)
+
+``records_per_op`` > 1 pays the measuring loop once for several records: at 1, a
+sequential walk is held back by the loop around each record (its stores and bookkeeping
+limit how far ahead the core's loads run), not by memory; at 64 it streams as a plain
+loop does. The op's aux count is the records it visited.
 
 Threads walk the same read-only table from evenly spaced starting positions. Check:
 every walker's sum equals the replayed sum of the VALUE words at the walk positions it
@@ -19,6 +24,7 @@ small (tests, notebooks); a DRAM-sized set is asked for explicitly. The read-onl
 of the last parameters is kept between trials (building a GiB table takes seconds).
 """
 import os
+import time
 
 import numpy as np
 
@@ -31,7 +37,7 @@ from ._prefetch_claims import CLAIMS  # noqa: F401  (the registry reads CLAIMS h
 RECORDS, FLAT, ORDER, WALKERS, CFG = range(5)
 KIND = 2                             # walker row column: which walk ran (set at the first op)
 SEQUENTIAL, RANDOM, PREFETCHED, LINKED = 1, 2, 3, 4
-C_DISTANCE = 0
+C_DISTANCE, C_STEPS = 0, 1
 
 
 def max_working_set() -> int:
@@ -48,8 +54,10 @@ def op_sequential(ctl, state, tid, n):
     walkers = state[WALKERS]
     if n == 0:
         walkers[tid, KIND] = SEQUENTIAL
-    M.step_sequential(state[RECORDS], walkers, tid)
-    return 0
+    steps = state[CFG][C_STEPS]
+    for _ in range(steps):
+        M.step_sequential(state[RECORDS], walkers, tid)
+    return steps
 
 
 @kernel
@@ -57,8 +65,10 @@ def op_random(ctl, state, tid, n):
     walkers = state[WALKERS]
     if n == 0:
         walkers[tid, KIND] = RANDOM
-    M.step_random(state[RECORDS], state[ORDER], walkers, tid)
-    return 0
+    steps = state[CFG][C_STEPS]
+    for _ in range(steps):
+        M.step_random(state[RECORDS], state[ORDER], walkers, tid)
+    return steps
 
 
 @kernel
@@ -66,8 +76,10 @@ def op_random_prefetch(ctl, state, tid, n):
     walkers = state[WALKERS]
     if n == 0:
         walkers[tid, KIND] = PREFETCHED
-    M.step_prefetched(state[RECORDS], state[FLAT], state[ORDER], walkers, tid, state[CFG][C_DISTANCE])
-    return 0
+    cfg = state[CFG]
+    for _ in range(cfg[C_STEPS]):
+        M.step_prefetched(state[RECORDS], state[FLAT], state[ORDER], walkers, tid, cfg[C_DISTANCE])
+    return cfg[C_STEPS]
 
 
 @kernel
@@ -77,8 +89,10 @@ def op_linked_list(ctl, state, tid, n):
         walkers[tid, KIND] = LINKED
         # setup placed the walker at a walk *position*; a list walker holds a record
         walkers[tid, M.CURSOR] = state[ORDER][walkers[tid, M.CURSOR]]
-    M.step_linked(state[RECORDS], walkers, tid)
-    return 0
+    steps = state[CFG][C_STEPS]
+    for _ in range(steps):
+        M.step_linked(state[RECORDS], walkers, tid)
+    return steps
 
 
 _table_cache: dict = {}
@@ -99,6 +113,25 @@ def working_set(params) -> int:
     return params["records"] * params["record_bytes"]
 
 
+def ns_per_record(row) -> float:
+    """ns per record of a results row (each op visited ``records_per_op`` records)."""
+    return 1e9 / (row["ops_per_sec"] * row.get("param_records_per_op", 1))
+
+
+def numpy_sum_bytes_per_s(params, duration: float = 0.3) -> float:
+    """Bytes per second of numpy summing the table these params build (every word, one
+    pass per call): what streaming the same bytes costs without any per-record loop.
+    ``params`` may leave parameters out (their defaults)."""
+    table = _table(EXPERIMENT.resolve_params(params))[0]
+    passes, begin = 0, time.perf_counter()
+    while True:
+        table.sum()
+        passes += 1
+        elapsed = time.perf_counter() - begin
+        if elapsed >= duration:
+            return passes * table.nbytes / elapsed
+
+
 def setup(threads, params):
     limit = max_working_set()
     if working_set(params) > limit:
@@ -109,7 +142,7 @@ def setup(threads, params):
     walkers = padded_rows(threads, 4)
     starts = np.arange(threads, dtype=np.int64) * n // threads
     walkers[:, M.CURSOR] = starts
-    cfg = np.array([min(params["prefetch_distance"], n - 1)], np.int64)
+    cfg = np.array([min(params["prefetch_distance"], n - 1), params["records_per_op"]], np.int64)
     return records, records.reshape(-1), order, walkers, cfg, starts
 
 
@@ -117,7 +150,7 @@ def check(state, per_thread_ops, params):
     records, order, walkers, starts = state[RECORDS], state[ORDER], state[WALKERS], state[5]
     values = records[:, M.VALUE]
     wrong = []
-    for tid, steps in enumerate(np.asarray(per_thread_ops, np.int64)):
+    for tid, steps in enumerate(np.asarray(per_thread_ops, np.int64) * params["records_per_op"]):
         if steps == 0:
             continue
         kind = int(walkers[tid, KIND])
@@ -129,11 +162,12 @@ def check(state, per_thread_ops, params):
             wrong.append(f"thread {tid}: sum {got:,} after {steps:,} records, replay says {want:,}")
     if wrong:
         return Check(False, "; ".join(wrong[:3]))
-    return Check(True, f"{int(np.sum(per_thread_ops)):,} records visited; every walker's sum equals the replay")
+    return Check(True, f"{int(np.sum(per_thread_ops)) * params['records_per_op']:,} records visited; "
+                       "every walker's sum equals the replay")
 
 
 def metrics(state, per_thread_ops, per_thread_aux, params):
-    return {"working_set_bytes": working_set(params)}
+    return {"working_set_bytes": working_set(params), "records_per_op": params["records_per_op"]}
 
 
 EXPERIMENT = Experiment(
@@ -148,6 +182,8 @@ EXPERIMENT = Experiment(
         Param("prefetch_distance", int, 16, "records ahead that random_prefetch prefetches (0: none)",
               low=0, high=64),
         Param("seed", int, 1, "seed of the random order", low=0, high=2**31 - 1),
+        Param("records_per_op", int, 1, "records one op visits (the measuring loop is paid once per op)",
+              low=1, high=4096, log_scale=True),
     ),
     variants=(
         Variant("sequential", op_sequential, "records in address order (the hardware prefetcher's case)"),
@@ -158,4 +194,5 @@ EXPERIMENT = Experiment(
     setup=setup,
     check=check,
     metrics=metrics,
+    aux_name="records",
 )
