@@ -92,6 +92,21 @@ def read_record(records, r, key):
 
 
 @inline_kernel
+def record_is_whole(records, r, key):
+    """True when ``read_record`` would say FOUND or ABSENT: the same tests, joined with
+    ``&`` rather than a branch each, for the fast path (a record that fails is then
+    classified by ``read_record``). The key equals ``key`` (so it is not POISON), the
+    checksum matches, and no other word is POISON."""
+    # relaxed: ordered after the caller's acquire (lock, RCU dereference, slot load).
+    k = A.load_relaxed(records, (r, KEY))
+    seq = A.load_relaxed(records, (r, SEQ))
+    gen = A.load_relaxed(records, (r, GEN))
+    check = A.load_relaxed(records, (r, SUM))
+    return ((k == key) & (check == mix(k, seq, gen)) & (seq != POISON) & (gen != POISON)
+            & (check != POISON) & (key != POISON))
+
+
+@inline_kernel
 def count_error(errors, tid, outcome):
     """Tally a bad outcome in thread tid's own error row (single writer: relaxed)."""
     col = -1
