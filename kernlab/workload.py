@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import atomics as A
-from .jit import inline_kernel
+from .jit import inline_kernel, kernel
 from .layout import padded_slots
 
 STREAM_LENGTH = 1 << 16   # keys per thread; a stream is replayed cyclically
@@ -91,6 +91,49 @@ def chance_at(states, tid, n, threshold):
     return np.int64(x >> np.uint64(11)) < threshold
 
 
+SCHEDULE = 1                    # column of a thread's rng row: 1 + op index of its next event (0: none drawn)
+TWO_53 = float(1 << 53)
+
+
+@inline_kernel
+def event_at(states, tid, n, threshold):
+    """``chance_at`` for ops numbered 0, 1, 2 ... by each thread (the harness's ``n``).
+    A rare event (probability below 1/GAPS_FROM) is drawn as the gap to the next one
+    (geometric: the same Bernoulli process), so an ordinary op only compares ``n`` with
+    the scheduled index: one load, no hash, no store; a draw happens once per event."""
+    if threshold >= GAPS_BELOW:
+        return chance_at(states, tid, n, threshold)
+    # plain load: only thread tid touches its row
+    if np.int64(states[tid, SCHEDULE]) > n + 1:
+        return False
+    return _event_due(states, tid, n, threshold)
+
+
+@kernel   # once per event (and at a thread's first op)
+def _event_due(states, tid, n, threshold):
+    due = np.int64(states[tid, SCHEDULE])
+    if due == 0:                         # the thread's first op: the first gap counts from here
+        due = n + 1 + _gap(states, tid, threshold)
+    now = due <= n + 1                   # due now (or passed over by a caller skipping indices)
+    if now:
+        due = n + 2 + _gap(states, tid, threshold)
+    states[tid, SCHEDULE] = np.uint64(due)
+    return now
+
+
+@inline_kernel
+def _gap(states, tid, threshold):
+    """Failures before the next success of Bernoulli(threshold / 2**53) trials."""
+    if threshold <= 0:
+        return np.int64(1) << np.int64(61)
+    u = (np.float64(rng_next(states, tid) >> np.uint64(11)) + 1.0) / TWO_53     # (0, 1]
+    return np.int64(min(np.floor(np.log(u) / np.log1p(-threshold / TWO_53)), 2.0**61))
+
+
 def probability_threshold(p: float) -> int:
     """Integer threshold for ``chance``: compare 53 random bits against it."""
     return int(round(min(max(p, 0.0), 1.0) * (1 << 53)))
+
+
+GAPS_FROM = 64
+GAPS_BELOW = probability_threshold(1 / GAPS_FROM)   # event_at draws gaps below this threshold

@@ -4,8 +4,10 @@ from numba import njit
 
 from kernlab.workload import (
     FIBONACCI,
+    GAPS_BELOW,
     chance,
     chance_at,
+    event_at,
     fib_hash,
     key_streams,
     next_key,
@@ -56,6 +58,31 @@ def test_counter_based_chance_frequency_and_threads_apart():
     half = probability_threshold(0.5)
     assert set(which(states, 0, half, 256)) != set(which(states, 1, half, 256))
     assert (states == before).all()
+
+
+def test_scheduled_events_keep_the_rate_below_and_above_the_gap_limit():
+    """event_at draws rare events as geometric gaps (a different code path from the
+    hash above GAPS_BELOW): the rate is the probability either way, per thread."""
+    count = njit(lambda st, t, thr, k: sum([1 for n in range(k) if event_at(st, t, n, thr)]))
+    for p, ops in ((1e-3, 2_000_000), (0.2, 100_000)):
+        assert (probability_threshold(p) < GAPS_BELOW) == (p < 1 / 64)
+        for t in (0, 1):
+            hits = count(rng_states(2, seed=t + 7), t, probability_threshold(p), ops)
+            assert abs(hits - p * ops) < 5 * (p * ops) ** 0.5, (p, t, hits)
+    assert count(rng_states(1), 0, 0, 10_000) == 0
+    assert count(rng_states(1), 0, probability_threshold(1.0), 1000) == 1000
+
+
+def test_the_first_op_can_be_an_event_and_a_skipped_index_still_fires():
+    first = njit(lambda st, thr: event_at(st, 0, 0, thr))
+    p = probability_threshold(0.01)
+    assert 50 < sum(first(rng_states(1, seed=s), p) for s in range(1, 10_001)) < 150     # about 1 in 100
+    states = rng_states(1)
+    fire = njit(lambda st, n, thr: event_at(st, 0, n, thr))
+    fire(states, 0, p)
+    due = int(states[0, 1]) - 1                        # the scheduled op
+    assert fire(states, due + 5, p)                    # called past it: fires then, and reschedules
+    assert int(states[0, 1]) - 1 > due + 5
 
 
 def test_fib_hash_takes_the_top_bits_of_the_golden_product():

@@ -54,7 +54,7 @@ from ..primitives import freelist as F
 from ..primitives.records import POISONED, TORN, count_error, read_record, write_record
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
 from ..primitives.shard_manager import shard_of
-from ..workload import chance_at, next_key
+from ..workload import event_at, next_key
 from . import _judging as J
 from . import _read_mostly as RM
 
@@ -69,7 +69,7 @@ META, LOCAL, LIMBO, RECORDS, FREE, SLOTS, LOCKS, KEYS, RNG, ERRORS, APPLIED, SER
 def _decide(keys, rng, threshold, tid, n):
     """(key, is_toggle, generation) for thread tid's n-th op."""
     key = next_key(keys, tid, n)
-    toggle = threshold > 0 and chance_at(rng, tid, n, threshold)
+    toggle = threshold > 0 and event_at(rng, tid, n, threshold)
     return key, toggle, RM.op_generation(tid, n)
 
 

@@ -44,7 +44,7 @@ from ..primitives.locks import ttas_acquire, ttas_release
 from ..primitives.records import read_record, write_record
 from ..primitives.rwlock import read_lock, read_unlock, write_lock, write_unlock
 from ..primitives.shard_manager import ShardManager, shard_of
-from ..workload import chance_at, next_key, rng_next
+from ..workload import event_at, next_key, rng_next
 from . import _judging as J
 from . import _read_mostly as RM
 
@@ -71,7 +71,7 @@ def decide_op(keys, rng, threshold, tid, n):
     key = next_key(keys, tid, n)
     update = False
     remove = False
-    if threshold > 0 and chance_at(rng, tid, n, threshold):
+    if threshold > 0 and event_at(rng, tid, n, threshold):
         update = True
         remove = (rng_next(rng, tid) & np.uint64(3)) == 0
     return key, update, remove, RM.op_generation(tid, n)
