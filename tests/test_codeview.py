@@ -82,3 +82,32 @@ def test_compiled_code_shows_variants_side_by_side():
     assert set(code.summaries()) == {"cas", "racy"}
     assert len(code.ordering()["cas"]) == 2 and code.ordering()["racy"] == []  # x86 plain movs
     assert code._repr_html_().count("<b>") == 2 and "== counter / racy (asm)" in str(code)
+
+
+def test_listing_reads_code_compiled_here_and_recompiles_code_from_the_disk_cache():
+    """codeview.listing shows a dispatcher's own code when this process compiled it, and
+    compiles afresh when numba only has cached code (which it inspects as a warning and
+    an invalid listing)."""
+    import warnings
+
+    import numba
+
+    @numba.njit(cache=False)
+    def plus_one(x):
+        return x + 1
+
+    sig = (numba.int64,)
+    here = codeview.listing(plus_one, sig)
+    assert "plus_one" in here and "Inspection disabled" not in here
+
+    class FromCache:                      # what numba does for code loaded from its cache
+        py_func = staticmethod(plus_one.py_func)
+
+        def compile(self, sig):
+            pass
+
+        def inspect_asm(self, sig):
+            warnings.warn("Inspection disabled for cached code. Invalid result is returned.", stacklevel=2)
+            return "invalid"
+
+    assert "plus_one" in codeview.listing(FromCache(), sig)
