@@ -36,8 +36,9 @@ SLOW_PATHS = {
     # request_ops), the outstanding-buffer queue (live > 0 only; malloc and pool pay it alike), and np.empty,
     # which needs numba's runtime (NRT): its call is the numpy variant's allocation, the thing measured
     "pool._refill", "pool._flush", "alloc._end_request", "alloc._settle", "alloc._numpy_result",
-    # rare by design: the stalled reader's stall, the sampler's clock read (1 op in 256)
-    "_read_mostly._stall", "_read_mostly._record_sample",
+    # rare by design: the stalled reader's stall, the sampler's clock read (1 op in 256), the draw of the
+    # next rare update (once per update: workload.event_at)
+    "_read_mostly._stall", "_read_mostly._record_sample", "workload._event_due",
     # queue: the checker's evidence copy runs only when a node is handed out twice (never, unless broken);
     # ms_queue's node allocation and retirement are epoch.alloc_record / epoch.retire above
     "lockfree_stack.record_evidence",
