@@ -34,8 +34,10 @@ lab: install
 
 # Lint (ruff, with import sorting), then unit, short stress tier, CLI, widget panel and
 # every notebook (run headless, small).
+# The notebooks run two at a time (each in its own kernel): they only print and draw.
 test: lint
-	$(PYTEST) tests --nbmake notebooks --durations=25
+	$(PYTEST) tests --durations=25
+	$(PYTEST) --nbmake notebooks -n 2 --durations=5
 
 # Without the notebooks.
 test-fast: lint

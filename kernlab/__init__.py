@@ -44,6 +44,8 @@ _EXPORTS = {
     "measure_ladder": ("experiments.cost_ladder", "measure_ladder"),
     "ladder_costs": ("experiments.cost_ladder", "ladder_costs"),
     "reorder_summary": ("experiments.litmus", "reorder_summary"),
+    "ns_per_record": ("experiments.prefetch", "ns_per_record"),
+    "numpy_sum_bytes_per_s": ("experiments.prefetch", "numpy_sum_bytes_per_s"),
     "reference": ("workspace", "reference"),
     "reference_files": ("workspace", "reference_files"),
     "reference_table": ("workspace", "reference_table"),
