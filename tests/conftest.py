@@ -1,14 +1,9 @@
 """Shared fixtures. Tiers are markers (registered in pyproject.toml, --strict-markers):
 ``stress`` tests run real threads against a self-check (short, part of every run);
 ``soak`` tests are long and skipped unless pytest gets ``--soak`` (``make soak``)."""
-import os
 import threading
 
 import pytest
-
-# Notebooks executed by nbmake read these in their parameters cell: keep them short.
-os.environ.setdefault("KERNLAB_NB_DURATION", "0.05")
-os.environ.setdefault("KERNLAB_NB_REPEATS", "1")
 
 
 def pytest_addoption(parser):
