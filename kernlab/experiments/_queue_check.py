@@ -21,9 +21,9 @@ from ..primitives import rings as R
 from ..primitives.records import mix
 
 C_PRODUCERS, C_THREADS, C_BATCH, C_PWORK, C_CWORK, C_STAMP_MASK, C_CAPACITY, C_WINDOW, C_POOL = range(9)
-(S_SEQ, S_ITEMS, S_FULL, S_EMPTY, S_RETRIES, S_CORRUPT, S_ORDER, S_DOUBLE,
+(S_SEQ, S_UNTALLIED, S_FULL, S_EMPTY, S_RETRIES, S_CORRUPT, S_ORDER, S_DOUBLE,
  S_T_FIRST, S_T_LAST, S_LAT, S_KIND, S_MAG_HEAD, S_MAG_TAIL) = range(14)
-T_COUNT, T_HASH, T_LAST = 0, 1, 2
+T_COUNT, T_HASH, T_LAST = 0, 1, 2        # a consumer's tally row: 4 words per producer
 LAT_SAMPLES = 4096
 KINDS = ("?", "mutex_deque", "spsc", "spsc_cached", "mpmc", "mpmc_no_seq", "treiber", "treiber_aba", "ms_queue")
 K_MUTEX, K_SPSC, K_SPSC_CACHED, K_MPMC, K_NO_SEQ, K_TREIBER, K_ABA, K_MSQ = range(1, 9)
@@ -108,12 +108,19 @@ def tally_check(state) -> dict:
     mismatched = [p for p in range(producers)
                   if counts[p] != produced[p] or (hashes[p] - int(expected_hash(p, int(produced[p])))) % (1 << 64)]
     stack = kind in (K_TREIBER, K_ABA)
-    return {"kind": KINDS[kind], "produced": int(produced.sum()), "consumed": int(stats[:, S_ITEMS].sum()),
+    return {"kind": KINDS[kind], "produced": int(produced.sum()), "consumed": int(consumed_per_thread(state).sum()),
             "left_inside": len(inside), "net_extra": int(counts.sum() - produced.sum()),
             "producers_mismatched": mismatched,
             "corrupt": int(stats[:, S_CORRUPT].sum()) + corrupt_inside,
             "out_of_order": int(stats[:, S_ORDER].sum()) + _order_errors(inside, producers, newest_first=stack),
             "handed_twice": int(stats[:, S_DOUBLE].sum()), "stack": stack}
+
+
+def consumed_per_thread(state) -> np.ndarray:
+    """Items each thread dequeued: its tallied items plus the corrupt ones it could not
+    tally (counted apart, so a whole item costs no count of its own in the hot path)."""
+    cfg, stats, tally = state[0], state[1], state[2]
+    return tally[:, T_COUNT:4 * int(cfg[C_THREADS]):4].sum(axis=1) + stats[:, S_UNTALLIED]
 
 
 def check(state, per_thread_ops, params):
@@ -177,7 +184,7 @@ def metrics(state, per_thread_ops, per_thread_aux, params):
     span = (lasts.max() - firsts.min()) / 1e9 if len(firsts) and len(lasts) else 0.0
     samples = np.concatenate([lat[i, :min(int(stats[i, S_LAT]), LAT_SAMPLES)] for i in range(threads)])
     p50, p99, p999 = np.percentile(samples, [50, 99, 99.9]) if len(samples) else (np.nan,) * 3
-    prod_rows, cons_rows = stats[makers, S_SEQ].astype(float), stats[takers, S_ITEMS].astype(float)
+    prod_rows, cons_rows = stats[makers, S_SEQ].astype(float), consumed_per_thread(state)[takers].astype(float)
     cv = lambda x: float(x.std() / x.mean()) if len(x) and x.mean() > 0 else 0.0
     out = {"items_per_sec": t["consumed"] / span if span > 0 else 0.0, "items": t["consumed"],
            "left_inside": t["left_inside"], "producers": len(makers), "consumers": len(takers),

@@ -58,7 +58,6 @@ from ._queue_check import (
     S_DOUBLE,
     S_EMPTY,
     S_FULL,
-    S_ITEMS,
     S_KIND,
     S_LAT,
     S_MAG_HEAD,
@@ -68,6 +67,7 @@ from ._queue_check import (
     S_SEQ,
     S_T_FIRST,
     S_T_LAST,
+    S_UNTALLIED,
     T_COUNT,
     T_HASH,
     T_LAST,
@@ -116,8 +116,8 @@ def _next_item(stats, cfg, tid):
 @inline_kernel
 def _consumed(stats, tally, lat, cfg, tid, producer, seq, stamp, whole, fifo):
     """Verify and tally one dequeued item in ``tid``'s own rows (single writer)."""
-    stats[tid, S_ITEMS] += 1
     if not whole or producer < 0 or producer >= cfg[C_THREADS]:
+        stats[tid, S_UNTALLIED] += 1            # a whole item is counted by its tally (T_COUNT)
         stats[tid, S_CORRUPT] += 1
         return
     base = 4 * producer
