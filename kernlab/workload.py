@@ -100,12 +100,14 @@ def event_at(states, tid, n, threshold):
     """``chance_at`` for ops numbered 0, 1, 2 ... by each thread (the harness's ``n``).
     A rare event (probability below 1/GAPS_FROM) is drawn as the gap to the next one
     (geometric: the same Bernoulli process), so an ordinary op only compares ``n`` with
-    the scheduled index: one load, no hash, no store; a draw happens once per event."""
-    if threshold >= GAPS_BELOW:
-        return chance_at(states, tid, n, threshold)
+    the scheduled index: one load, no hash, no store; a draw happens once per event.
+    The schedule is tested first: it stays 0 for a frequent event (never drawn), which
+    then takes ``chance_at``; threshold 0 draws a gap of 2**61 at the first op."""
     # plain load: only thread tid touches its row
     if np.int64(states[tid, SCHEDULE]) > n + 1:
         return False
+    if threshold >= GAPS_BELOW:
+        return chance_at(states, tid, n, threshold)
     return _event_due(states, tid, n, threshold)
 
 

@@ -69,7 +69,7 @@ META, LOCAL, LIMBO, RECORDS, FREE, SLOTS, LOCKS, KEYS, RNG, ERRORS, APPLIED, SER
 def _decide(keys, rng, threshold, tid, n):
     """(key, is_toggle, generation) for thread tid's n-th op."""
     key = next_key(keys, tid, n)
-    toggle = threshold > 0 and event_at(rng, tid, n, threshold)
+    toggle = event_at(rng, tid, n, threshold)
     return key, toggle, RM.op_generation(tid, n)
 
 

@@ -71,7 +71,7 @@ def decide_op(keys, rng, threshold, tid, n):
     key = next_key(keys, tid, n)
     update = False
     remove = False
-    if threshold > 0 and event_at(rng, tid, n, threshold):
+    if event_at(rng, tid, n, threshold):
         update = True
         remove = (rng_next(rng, tid) & np.uint64(3)) == 0
     return key, update, remove, RM.op_generation(tid, n)
