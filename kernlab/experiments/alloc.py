@@ -108,7 +108,8 @@ def _untake(owner, stats, tid, buffer_id, stamp):
 def _fresh(stats, tid, addr, nbytes, stamp):
     """Write the syscall's result: a word in every cache line, then a checksum word."""
     words = nbytes >> 3
-    for w in range(0, words, 8):
+    A.store_word_relaxed(addr, 0, stamp)          # the first line (a buffer has >= 16 bytes) ...
+    for w in range(8, words, 8):                  # ... then the rest: nothing to loop at <= 64 bytes
         A.store_word_relaxed(addr, w, stamp + w)
     A.store_word_relaxed(addr, words - 1, stamp ^ nbytes)
     stats[tid, OBTAINED] += 1
@@ -136,8 +137,8 @@ def _untake_cached(owner, stats, tid, buffer_id, stamp):
 def _verify(stats, tid, addr, nbytes, stamp):
     """The buffer comes back: every word we wrote must still be ours."""
     words = nbytes >> 3
-    ok = A.load_word_relaxed(addr, words - 1) == (stamp ^ nbytes)
-    for w in range(0, words - 1, 8):
+    ok = (A.load_word_relaxed(addr, words - 1) == (stamp ^ nbytes)) & (A.load_word_relaxed(addr, 0) == stamp)
+    for w in range(8, words - 1, 8):
         ok &= A.load_word_relaxed(addr, w) == stamp + w
     if not ok:
         stats[tid, CORRUPT] += 1
