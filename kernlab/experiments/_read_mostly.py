@@ -118,7 +118,8 @@ def op_generation(tid, n):
 def verify_lookup(records, errors, tid, key, r):
     """Verify record ``r`` found under ``key`` and tally a bad outcome in tid's error
     row. A slot value outside the pool is a torn slot (POISONED if it is POISON)."""
-    if 0 <= r < records.shape[0] and R.record_is_whole(records, r, key):
+    # 0 <= r < len as one unsigned compare (a negative r wraps to a huge unsigned value)
+    if np.uint64(r) < np.uint64(records.shape[0]) and R.record_is_whole(records, r, key):
         return                     # the common case: one branch, nothing to tally
     if r == R.POISON:
         outcome = R.POISONED
