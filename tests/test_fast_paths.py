@@ -32,10 +32,10 @@ SLOW_PATHS = {
     "fd_table._epoch_toggle", "rcu.alloc", "rcu.retire", "rcu.reclaim", "rcu._poison_and_free", "rcu.free_at_once",
     "epoch.collect",
     "epoch.retire", "epoch.alloc_record", "epoch.free_unpublished",
-    # allocation (alloc): a pool's refill/flush (1 op in thread_cache/2), an arena's end of request (1 op in
-    # request_ops), the outstanding-buffer queue (live > 0 only; malloc and pool pay it alike), and np.empty,
-    # which needs numba's runtime (NRT): its call is the numpy variant's allocation, the thing measured
-    "pool._refill", "pool._flush", "alloc._end_request", "alloc._settle", "alloc._numpy_result",
+    # allocation (alloc): a pool's refill/flush (1 op in thread_cache/2), the outstanding-buffer queue
+    # (live > 0 only; malloc and pool pay it alike), and np.empty, which needs numba's runtime (NRT): its
+    # call is the numpy variant's allocation, the thing measured
+    "pool._refill", "pool._flush", "alloc._settle", "alloc._numpy_result",
     # rare by design: the stalled reader's stall, the sampler's clock read (1 op in 256), the draw of the
     # next rare update (once per update: workload.event_at)
     "_read_mostly._stall", "_read_mostly._record_sample", "workload._event_due",

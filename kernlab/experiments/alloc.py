@@ -192,7 +192,7 @@ def op_pool(ctl, state, tid, n):
     sizes, classes, stats, held, cfg = state[0], state[1], state[2], state[3], state[4]
     heads, links, addresses, cache, cache_len, owner = state[6], state[7], state[8], state[9], state[10], state[12]
     i = n & (STREAM - 1)
-    nbytes, c, stamp = sizes[tid, i], classes[tid, i], _stamp(tid, n)
+    nbytes, c, stamp = sizes[tid, i], np.uint64(classes[tid, i]), _stamp(tid, n)
     got = P.pool_get(heads, links, cache, cache_len, tid, c, cfg[BATCH])
     if got >= 0:
         stats[tid, HITS] += 1
@@ -257,7 +257,7 @@ def op_pool_aba(ctl, state, tid, n):
     return _shared_op(state, tid, n, 0)
 
 
-@kernel   # once per request (1 op in request_ops)
+@inline_kernel   # once per request (1 op in request_ops); a call would pass ~24 words of arrays
 def _end_request(held, stats, offsets, tid):
     """The request is over: verify its buffers, free the heap fallbacks, reset the arena."""
     while stats[tid, HELD_N] > 0:

@@ -195,7 +195,7 @@ def pool_get(heads, next_links, cache, cache_len, tid, c, batch):
         if n == 0:
             return np.int64(-1)
     cache_len[tid, c] = n - 1
-    return cache[tid, c, n - 1]
+    return cache[tid, c, np.uint64(n - 1)]      # unsigned: n >= 1 here, no negative-index wraparound
 
 
 @inline_kernel
@@ -206,7 +206,7 @@ def pool_put(heads, next_links, cache, cache_len, tid, c, buffer_id):
     if n == cache.shape[2]:
         _flush(heads, next_links, cache, cache_len, tid, c)
         n = cache_len[tid, c]
-    cache[tid, c, n] = buffer_id
+    cache[tid, c, np.uint64(n)] = buffer_id
     cache_len[tid, c] = n + 1
 
 
