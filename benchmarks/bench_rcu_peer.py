@@ -52,23 +52,23 @@ def main(argv=None):
     read_only = table.resolve_params({"read_only": True, "table_size": TABLE_SIZE, "qs_period": QS_PERIOD})
     cost = get("lookup_cost")
     cost_params = cost.resolve_params({"table_size": TABLE_SIZE, "qs_period": QS_PERIOD})
-    kernlab_points = {
-        "kernlab_rcu_2": lambda d: run_trial(table, "rcu", 2, mixed, d, sample_every=0),
-        "kernlab_unsync_1": lambda d: run_trial(table, "unsync", 1, read_only, d, sample_every=0),
-        **{f"cost_{v}": (lambda d, v=v: run_trial(cost, v, 1, cost_params, d, sample_every=0))
+    kernlab_rate = lambda trial, key: (trial.ops_per_sec if trial.check.passed
+                                       else sys.exit(f"{key}: check failed: {trial.check.detail}"))
+    points = {   # each kernlab point next to its C twin, so a pair meets the same machine weather
+        "kernlab_rcu_2": lambda d: kernlab_rate(run_trial(table, "rcu", 2, mixed, d, sample_every=0), "rcu"),
+        "c_qsbr_2": lambda d: c_rate(exe, 2, d, "rcu"),
+        "kernlab_unsync_1": lambda d: kernlab_rate(run_trial(table, "unsync", 1, read_only, d, sample_every=0),
+                                                   "unsync"),
+        "c_plain_1": lambda d: c_rate(exe, 1, d, "plain"),
+        **{f"cost_{v}": (lambda d, v=v: kernlab_rate(run_trial(cost, v, 1, cost_params, d, sample_every=0), v))
            for v in cost.variant_names()},
     }
-    c_points = {"c_qsbr_2": lambda d: c_rate(exe, 2, d, "rcu"), "c_plain_1": lambda d: c_rate(exe, 1, d, "plain")}
-    for f in kernlab_points.values():                        # load or compile before timing
+    for f in points.values():                                # load or compile before timing
         f(0.02)
 
-    raw = {k: [] for k in [*kernlab_points, *c_points]}
+    raw = {k: [] for k in points}
     for r in range(args.rounds):
-        for key, f in kernlab_points.items():
-            trial = f(args.duration)
-            assert trial.check.passed, (key, trial.check.detail)
-            raw[key].append(trial.ops_per_sec)
-        for key, f in c_points.items():
+        for key, f in points.items():
             raw[key].append(f(args.duration))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
