@@ -30,7 +30,7 @@ from kernlab.experiments import _alloc_support as S
 from kernlab.experiments import get
 from kernlab.runner import run_trial
 
-SOURCES = ("malloc", "numpy", "pool", "arena", "stack")
+SOURCES = ("malloc", "pool", "arena", "stack", "numpy")   # the contenders right after malloc, their baseline
 SWAP_THREADS = (1, 2)
 
 
