@@ -1,11 +1,14 @@
 """The `alloc` experiment: every correct variant passes its self-check on real threads,
 the ABA variant is caught (and its tagged twin, same workload, is not), the counts
 behind the metrics, the allocator swap and the claims' judges."""
+import numpy as np
 import pytest
 
 from kernlab.declaration import ParamError
 from kernlab.experiments import _alloc_support as S
+from kernlab.experiments import alloc as alloc_module
 from kernlab.experiments import get
+from kernlab.harness import control_block
 from kernlab.runner import run, run_trial
 from kernlab.tables import ResultTable
 
@@ -64,6 +67,45 @@ def test_a_bounded_pool_misses_and_falls_back_to_malloc(alloc):
     assert trial.check.passed, trial.check.detail
     assert 0 < trial.metrics["hit_rate"] < 1 and trial.metrics["allocs_per_op"] > 0
     assert "rss_growth_per_live_byte" in trial.metrics
+
+
+def _arena_ops(alloc, params, ops):
+    """Thread 0 of a one-thread arena runs ``ops`` ops; returns the state."""
+    state = alloc.setup(1, alloc.resolve_params(params))
+    for n in range(ops):
+        alloc_module.op_arena(control_block(), state, 0, n)
+    return state
+
+
+def test_the_arena_check_replays_a_request_and_finds_a_foreign_write(alloc):
+    """The arena keeps no record of its buffers: the end of a request replays the sizes
+    and bump decisions to find them. A word overwritten in the request's first buffer
+    must be seen when the request ends (4 ops), and nothing before."""
+    state = _arena_ops(alloc, {"request_ops": 4, "size": 64}, 3)
+    stats, regions = state[2], state[13]
+    assert stats[0, S.RELEASED] == 0 and stats[0, S.REQUEST_DONE] == 3
+    regions[0, 0] += 1                                # the first buffer's stamp word
+    alloc_module.op_arena(control_block(), state, 0, 3)
+    assert stats[0, S.RELEASED] == 4 and stats[0, S.CORRUPT] == 1 and stats[0, S.REQUEST_DONE] == 0
+    assert state[14][0, 0] == 0                       # the arena was reset
+
+
+def test_an_unfinished_request_is_replayed_by_the_check(alloc):
+    params = {"request_ops": 8, "size": 64}
+    state = _arena_ops(alloc, params, 13)             # one whole request, then 5 ops of the next
+    check = alloc.check(state, np.array([13]), alloc.resolve_params(params))
+    assert check.passed, check.detail
+    assert state[2][0, S.DRAINED] == 5 and state[2][0, S.RELEASED] == 8
+
+
+def test_a_request_that_outgrows_its_region_falls_back_to_malloc_and_is_freed(alloc, monkeypatch):
+    monkeypatch.setattr(S, "ARENA_BYTES", 4096)      # 64 buffers of 64 bytes; a request of 100 spills 36
+    state = _arena_ops(alloc, {"request_ops": 100, "size": 64}, 280)   # 2 requests, then 80 ops (16 spill)
+    stats = state[2]
+    assert stats[0, S.MISSES] == stats[0, S.ALLOC_CALLS] == 2 * 36 + 16 and stats[0, S.FREE_CALLS] == 2 * 36
+    check = alloc.check(state, np.array([280]), alloc.resolve_params({"request_ops": 100, "size": 64}))
+    assert check.passed, check.detail
+    assert stats[0, S.DRAINED_HEAP] == 16 and stats[0, S.DRAINED] == 80
 
 
 def test_a_missing_allocator_is_one_line_naming_the_package(alloc, monkeypatch):

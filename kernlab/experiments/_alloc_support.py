@@ -20,9 +20,9 @@ from ..workload import rng_next
 
 # Per-thread statistics (one padded row each).
 ALLOC_CALLS, FREE_CALLS, BYTES, HITS, MISSES, CORRUPT, DOUBLE, OBTAINED, RELEASED, HELD_HEAD, HELD_N, \
-    DRAINED, DRAINED_HEAP = range(13)
+    DRAINED, DRAINED_HEAP, REQUEST_DONE = range(14)      # REQUEST_DONE: ops of the arena's current request
 ADDR, STAMP, SIZE, ID = range(4)                 # a held buffer's record
-HEAP, ARENA = -1, -2                             # ids of buffers that are not the pool's
+HEAP = -1                                        # the id of a held buffer that came from malloc
 LIVE, RANDOM_RELEASE, REQUEST_OPS, BATCH, WINDOW = range(5)       # cfg
 STREAM = 4096                                    # sizes per thread, replayed cyclically
 
@@ -75,7 +75,8 @@ def size_streams(threads: int, params: dict, length: int) -> np.ndarray:
 @inline_kernel
 def hold(held, stats, tid, addr, stamp, nbytes, buffer_id):
     """Append a buffer to thread tid's ring of outstanding buffers (plain: its own row)."""
-    at = (stats[tid, HELD_HEAD] + stats[tid, HELD_N]) & (held.shape[1] - 1)   # a power of two: no division
+    # a power of two: no division; unsigned, so the stores below skip negative-index wraparound
+    at = np.uint64((stats[tid, HELD_HEAD] + stats[tid, HELD_N]) & (held.shape[1] - 1))
     held[tid, at, ADDR] = addr
     held[tid, at, STAMP] = stamp
     held[tid, at, SIZE] = nbytes
@@ -90,7 +91,7 @@ def unhold_oldest(held, stats, tid):
     head = stats[tid, HELD_HEAD]
     stats[tid, HELD_HEAD] = (head + 1) & (held.shape[1] - 1)
     stats[tid, HELD_N] -= 1
-    return head
+    return np.uint64(head)          # an index (>= 0): unsigned skips negative-index wraparound
 
 
 @inline_kernel

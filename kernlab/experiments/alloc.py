@@ -28,7 +28,9 @@ head come true again (A popped, B popped, A pushed back) and turns an untagged C
 into a double hand-out.
 
 Check: every buffer's words are verified when it is given back (owner stamp and
-checksum); a pool buffer's owner word is stamped when it is taken (it must have been
+checksum), an arena's when its request ends (the request is replayed to find them:
+neither the arena nor the op keeps a record of them, so the check costs the arena no
+more than the others); a pool buffer's owner word is stamped when it is taken (it must have been
 free: an exchange on the shared list, a load and store from a thread's own cache) and
 cleared when it is given back (it must still be ours), so a buffer handed to two
 threads is seen; obtained = released, malloc = free calls, and
@@ -54,7 +56,6 @@ from ._alloc_claims import CLAIMS  # noqa: F401  (the registry reads it here)
 from ._alloc_support import (
     ADDR,
     ALLOC_CALLS,
-    ARENA,
     BATCH,
     BYTES,
     CORRUPT,
@@ -71,14 +72,13 @@ from ._alloc_support import (
     OBTAINED,
     RANDOM_RELEASE,
     RELEASED,
+    REQUEST_DONE,
     REQUEST_OPS,
     SIZE,
     STAMP,
     STREAM,
     WINDOW,
 )
-
-KIND_MALLOC, KIND_POOL, KIND_SHARED, KIND_ABA, KIND_ARENA = range(5)
 
 
 @inline_kernel
@@ -257,15 +257,34 @@ def op_pool_aba(ctl, state, tid, n):
     return _shared_op(state, tid, n, 0)
 
 
-@inline_kernel   # once per request (1 op in request_ops); a call would pass ~24 words of arrays
-def _end_request(held, stats, offsets, tid):
-    """The request is over: verify its buffers, free the heap fallbacks, reset the arena."""
-    while stats[tid, HELD_N] > 0:
-        k = S.unhold_oldest(held, stats, tid)
-        addr, stamp, nbytes = held[tid, k, ADDR], held[tid, k, STAMP], held[tid, k, SIZE]
-        _verify(stats, tid, addr, nbytes, stamp)
-        if held[tid, k, ID] == HEAP:
+@inline_kernel   # once per request (1 op in request_ops); a call would pass ~30 words of arrays
+def _end_request(sizes, regions, offsets, held, stats, tid, first, count):
+    """Ops ``first .. first+count-1`` made up the request, which is over: verify each of
+    its buffers, free the heap fallbacks, reset the arena.
+
+    The arena keeps no record of its buffers (that is the point), and neither does the
+    op: the check replays the request instead. The sizes stream and the stamps are
+    functions of the op index, and bump allocation is deterministic, so the replay finds
+    every buffer where ``arena_alloc`` put it, at the cost of the verification alone, as
+    the other variants pay it. Only the heap fallbacks (the request outgrew the region)
+    are held, in order. A replay that does not end at the arena's real offset means the
+    arena and the replay disagree: counted as corrupt."""
+    base, at = AR.arena_base(regions, tid), np.int64(0)
+    for m in range(first, first + count):
+        nbytes, stamp = sizes[tid, m & (STREAM - 1)], _stamp(tid, m)
+        end = AR.arena_next(regions, at, nbytes)
+        if end < 0:                    # did not fit: it came from malloc (held, oldest first)
+            if stats[tid, HELD_N] == 0:        # nothing held: the replay and the arena disagree
+                stats[tid, CORRUPT] += 1
+                continue
+            addr = held[tid, S.unhold_oldest(held, stats, tid), ADDR]
+            _verify(stats, tid, addr, nbytes, stamp)
             _heap_put(stats, tid, addr)
+        else:
+            _verify(stats, tid, base + at, nbytes, stamp)
+            at = end
+    if at != offsets[tid, 0]:
+        stats[tid, CORRUPT] += 1
     AR.arena_reset(offsets, tid)
 
 
@@ -274,17 +293,18 @@ def op_arena(ctl, state, tid, n):
     sizes, stats, held, cfg, regions, offsets = state[0], state[2], state[3], state[4], state[13], state[14]
     nbytes, stamp = sizes[tid, n & (STREAM - 1)], _stamp(tid, n)
     addr = AR.arena_alloc(regions, offsets, tid, nbytes)
-    got = np.int64(ARENA)
-    if addr < 0:
+    if addr < 0:                                    # the request outgrew its region
         stats[tid, MISSES] += 1
         addr = _heap_get(stats, tid, nbytes)
-        got = HEAP
+        S.hold(held, stats, tid, addr, stamp, nbytes, HEAP)
     else:
         stats[tid, HITS] += 1
     _fresh(stats, tid, addr, nbytes, stamp)
-    S.hold(held, stats, tid, addr, stamp, nbytes, got)
-    if stats[tid, HELD_N] == cfg[REQUEST_OPS]:      # the request's last op (a count, not a division)
-        _end_request(held, stats, offsets, tid)
+    done = stats[tid, REQUEST_DONE] + 1
+    if done == cfg[REQUEST_OPS]:                    # the request's last op (a count, not a division)
+        _end_request(sizes, regions, offsets, held, stats, tid, n + 1 - done, done)
+        done = 0
+    stats[tid, REQUEST_DONE] = done
     return 0
 
 
@@ -326,10 +346,15 @@ def op_stack(ctl, state, tid, n):
 
 
 @kernel
-def _drain(held, stats, owner, heads, links, tid):
-    """After the run (one thread): give back every buffer still held, counted apart;
-    pool buffers go to the shared list."""
+def _drain(sizes, regions, offsets, held, stats, owner, heads, links, tid, ops):
+    """After the run (one thread, which made ``ops`` ops): give back every buffer still
+    held, counted apart: the arena's unfinished request is replayed and ended, pool
+    buffers go to the shared list."""
     before_released, before_frees = stats[tid, RELEASED], stats[tid, FREE_CALLS]
+    done = stats[tid, REQUEST_DONE]
+    if done > 0:
+        _end_request(sizes, regions, offsets, held, stats, tid, ops - done, done)
+        stats[tid, REQUEST_DONE] = 0
     while stats[tid, HELD_N] > 0:
         k = S.unhold_oldest(held, stats, tid)
         addr, stamp, nbytes, got = held[tid, k, ADDR], held[tid, k, STAMP], held[tid, k, SIZE], held[tid, k, ID]
@@ -368,7 +393,8 @@ def setup(threads, params):
 
 
 def check(state, per_thread_ops, params):
-    return S.check_and_drain(state, lambda t: _drain(state[3], state[2], state[12], state[6], state[7], t))
+    return S.check_and_drain(state, lambda t: _drain(state[0], state[13], state[14], state[3], state[2], state[12],
+                                                     state[6], state[7], t, int(per_thread_ops[t])))
 
 
 EXPERIMENT = Experiment(

@@ -41,14 +41,28 @@ def make_arenas(threads: int, arena_bytes: int):
 
 
 @inline_kernel
+def arena_next(regions, at, nbytes):
+    """The offset after ``nbytes`` allocated at offset ``at`` (rounded up to whole
+    ARENA_ALIGN lines), or -1 if they do not fit in the region."""
+    end = at + ((nbytes + ARENA_ALIGN - 1) // ARENA_ALIGN) * ARENA_ALIGN
+    return end if end <= regions.shape[1] * 8 else np.int64(-1)
+
+
+@inline_kernel
+def arena_base(regions, tid):
+    """Address of thread ``tid``'s region (offset 0)."""
+    return regions.ctypes.data + tid * regions.strides[0]
+
+
+@inline_kernel
 def arena_alloc(regions, offsets, tid, nbytes):
     """Address of ``nbytes`` fresh bytes from thread ``tid``'s arena, or -1 if full."""
     at = offsets[tid, 0]
-    end = at + ((nbytes + ARENA_ALIGN - 1) // ARENA_ALIGN) * ARENA_ALIGN
-    if end > regions.shape[1] * 8:
+    end = arena_next(regions, at, nbytes)
+    if end < 0:
         return np.int64(-1)
     offsets[tid, 0] = end
-    return regions.ctypes.data + tid * regions.strides[0] + at
+    return arena_base(regions, tid) + at
 
 
 @inline_kernel
