@@ -30,7 +30,7 @@ from kernlab.experiments import _alloc_support as S
 from kernlab.experiments import get
 from kernlab.runner import run_trial
 
-SOURCES = ("malloc", "pool", "arena", "stack", "numpy")   # the contenders right after malloc, their baseline
+SOURCES = ("malloc", "pool", "arena", "stack", "numpy")   # the contenders next to malloc, their baseline
 SWAP_THREADS = (1, 2)
 
 
@@ -55,7 +55,7 @@ def main(argv=None):
     checks: dict = {}
     d = args.duration
     for r in range(args.rounds):
-        for v in SOURCES:
+        for v in SOURCES if r % 2 == 0 else SOURCES[::-1]:     # reversed every other round: drift cancels
             trial = run_trial(alloc, v, 1, params, d, sample_every=0)
             raw.setdefault(f"alloc_{v}_1", []).append(trial.ops_per_sec)
             raw.setdefault(f"allocs_per_op_{v}", []).append(trial.metrics["allocs_per_op"])
