@@ -56,9 +56,13 @@ def test_stress_the_tagged_twin_survives_the_same_workload(alloc):
 def test_allocator_calls_are_counted_in_the_op(alloc):
     """malloc and numpy call the allocator twice per op (malloc + free); a pool that
     always hits, the arena within its region and the stack never do."""
-    per_op = {v: run_trial(alloc, v, 1, alloc.resolve_params(), 0.05).metrics["allocs_per_op"]
-              for v in ["malloc", "numpy", "pool", "arena", "stack"]}
-    assert per_op == {"malloc": 2.0, "numpy": 2.0, "pool": 0.0, "arena": 0.0, "stack": 0.0}
+    metrics = {v: run_trial(alloc, v, 1, alloc.resolve_params(), 0.05).metrics
+               for v in ["malloc", "numpy", "pool", "arena", "stack"]}
+    assert {v: m["allocs_per_op"] for v, m in metrics.items()} == \
+        {"malloc": 2.0, "numpy": 2.0, "pool": 0.0, "arena": 0.0, "stack": 0.0}
+    # hits are what was obtained without a malloc call; malloc and numpy have no hit rate
+    assert {v: m.get("hit_rate") for v, m in metrics.items()} == \
+        {"malloc": None, "numpy": None, "pool": 1.0, "arena": 1.0, "stack": 1.0}
 
 
 def test_a_bounded_pool_misses_and_falls_back_to_malloc(alloc):

@@ -19,8 +19,8 @@ from ..primitives import pool as P
 from ..workload import rng_next
 
 # Per-thread statistics (one padded row each).
-ALLOC_CALLS, FREE_CALLS, BYTES, HITS, MISSES, CORRUPT, DOUBLE, OBTAINED, RELEASED, HELD_HEAD, HELD_N, \
-    DRAINED, DRAINED_HEAP, REQUEST_DONE = range(14)      # REQUEST_DONE: ops of the arena's current request
+ALLOC_CALLS, FREE_CALLS, BYTES, MISSES, CORRUPT, DOUBLE, OBTAINED, RELEASED, HELD_HEAD, HELD_N, \
+    DRAINED, DRAINED_HEAP, REQUEST_DONE = range(13)      # REQUEST_DONE: ops of the arena's current request
 ADDR, STAMP, SIZE, ID = range(4)                 # a held buffer's record
 HEAP = -1                                        # the id of a held buffer that came from malloc
 LIVE, RANDOM_RELEASE, REQUEST_OPS, BATCH, WINDOW = range(5)       # cfg
@@ -155,8 +155,12 @@ def metrics(state, per_thread_ops, per_thread_aux, params):
            "bytes_per_op": col(BYTES) / ops,
            "buffers_per_op": col(OBTAINED) / ops,
            "corrupt": col(CORRUPT), "double_handouts": col(DOUBLE)}
-    if col(HITS) + col(MISSES):
-        out["hit_rate"] = col(HITS) / (col(HITS) + col(MISSES))
+    # A hit keeps no count of its own (a memory increment per op): every buffer obtained
+    # without a malloc call was a hit. A miss of a pool or an arena is counted (and falls
+    # back to malloc, except on the shared list); malloc and numpy have neither.
+    hits = col(OBTAINED) - col(ALLOC_CALLS)
+    if hits + col(MISSES):
+        out["hit_rate"] = hits / (hits + col(MISSES))
     if rss[2] > 0:
         out["rss_growth_per_live_byte"] = (int(rss[1]) - int(rss[0])) / int(rss[2])
     return out

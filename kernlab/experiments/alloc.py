@@ -36,7 +36,8 @@ cleared when it is given back (it must still be ours), so a buffer handed to two
 threads is seen; obtained = released, malloc = free calls, and
 every pool buffer is free exactly once after the run. Metrics: ``allocs_per_op``
 (calls into the allocator, counted in the op), ``bytes_per_op``, ``hit_rate`` (buffers
-served by the pool or the arena, without the allocator),
+served without the allocator, of those a pool or an arena was asked for: obtained minus
+malloc calls, over that plus the misses),
 ``rss_growth_per_live_byte`` (fragmentation) and the runner's latency percentiles.
 
 This module is longer than 350 lines because each source's path is written out on its
@@ -65,7 +66,6 @@ from ._alloc_support import (
     FREE_CALLS,
     HEAP,
     HELD_N,
-    HITS,
     ID,
     LIVE,
     MISSES,
@@ -194,8 +194,7 @@ def op_pool(ctl, state, tid, n):
     i = n & (STREAM - 1)
     nbytes, c, stamp = sizes[tid, i], np.uint64(classes[tid, i]), _stamp(tid, n)
     got = P.pool_get(heads, links, cache, cache_len, tid, c, cfg[BATCH])
-    if got >= 0:
-        stats[tid, HITS] += 1
+    if got >= 0:                       # a hit: counted as obtained minus malloc calls (no count of its own)
         _take_cached(owner, stats, tid, got, stamp)
         addr = addresses[got]
     else:
@@ -230,7 +229,6 @@ def _shared_op(state, tid, n, tag_unit):
         got = P.shared_pop(heads, links, c, tag_unit, cfg[WINDOW] if k == 0 else 0)
         held[tid, k, ID] = got
         if got >= 0:
-            stats[tid, HITS] += 1
             _take(owner, stats, tid, got, stamp | (k << 62))
             _fresh(stats, tid, addresses[got], nbytes, stamp | (k << 62))
         else:                          # cannot happen with a sound list (>= 8 buffers, 2 per thread)
@@ -297,8 +295,6 @@ def op_arena(ctl, state, tid, n):
         stats[tid, MISSES] += 1
         addr = _heap_get(stats, tid, nbytes)
         S.hold(held, stats, tid, addr, stamp, nbytes, HEAP)
-    else:
-        stats[tid, HITS] += 1
     _fresh(stats, tid, addr, nbytes, stamp)
     done = stats[tid, REQUEST_DONE] + 1
     if done == cfg[REQUEST_OPS]:                    # the request's last op (a count, not a division)
