@@ -30,15 +30,15 @@ into a double hand-out.
 Check: every buffer's words are verified when it is given back (owner stamp and
 checksum), an arena's when its request ends (the request is replayed to find them:
 neither the arena nor the op keeps a record of them, so the check costs the arena no
-more than the others); a pool buffer's owner word is stamped when it is taken (it must have been
-free: an exchange on the shared list, a load and store from a thread's own cache) and
-cleared when it is given back (it must still be ours), so a buffer handed to two
-threads is seen; obtained = released, malloc = free calls, and
-every pool buffer is free exactly once after the run. Metrics: ``allocs_per_op``
-(calls into the allocator, counted in the op), ``bytes_per_op``, ``hit_rate`` (buffers
-served without the allocator, of those a pool or an arena was asked for: obtained minus
-malloc calls, over that plus the misses),
-``rss_growth_per_live_byte`` (fragmentation) and the runner's latency percentiles.
+more than the others); a pool buffer's owner word is stamped when it is taken (it must
+have been free: an exchange on the shared list, a load and store from a thread's own
+cache) and cleared when it is given back (it must still be ours), so a buffer handed to
+two threads is seen; obtained = released, malloc = free calls, and every pool buffer is
+free exactly once after the run. Metrics: ``allocs_per_op`` (calls into the allocator,
+counted in the op), ``bytes_per_op``, ``hit_rate`` (of the buffers a pool, an arena or
+the stack was asked for, the share served without the allocator: obtained minus malloc
+calls, over that plus the misses), ``rss_growth_per_live_byte`` (fragmentation) and the
+runner's latency percentiles.
 
 This module is longer than 350 lines because each source's path is written out on its
 own: one generic op branching on the source made numba's inliner take ~30 s per worker.
