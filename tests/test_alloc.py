@@ -40,6 +40,17 @@ def test_stress_mixed_sizes_outstanding_buffers_random_release(alloc, variant):
 
 
 @pytest.mark.stress
+def test_stress_pool_buffers_cross_threads_through_tiny_caches(alloc):
+    """Caches of 2 over 8 buffers a class: every few ops a refill claims buffers another
+    thread's flush released. Ownership is checked at each crossing, and after the run
+    every owner word must say where its buffer is."""
+    params = alloc.resolve_params({"thread_cache": 2, "pool_buffers": 8, "live": 3})
+    trial = run_trial(alloc, "pool", 2, params, 0.2)
+    assert trial.check.passed, trial.check.detail
+    assert trial.metrics["double_handouts"] == 0 and 0 < trial.metrics["hit_rate"] <= 1
+
+
+@pytest.mark.stress
 def test_stress_pool_aba_is_caught(alloc, caught):
     trial = caught(lambda: run_trial(alloc, "pool_aba", 2, alloc.resolve_params(), 0.5), 4,
                    "the untagged free list's double hand-out (ABA)")

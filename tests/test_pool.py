@@ -19,15 +19,18 @@ def _push(heads, links, c, i, tag_unit):
 
 
 @numba.njit
-def _get_put(heads, links, cache, cache_len, c, batch, rounds):
-    """Take `rounds` buffers, then give them all back; the ids taken."""
+def _get_put(heads, links, cache, cache_len, owners, c, batch, rounds, tid=0):
+    """Thread tid takes `rounds` buffers, then gives them all back; the ids taken and
+    the clashes the pool reported."""
     taken = np.empty(rounds, np.int64)
+    clashes = 0
     for i in range(rounds):
-        taken[i] = P.pool_get(heads, links, cache, cache_len, 0, c, batch)
+        taken[i], k = P.pool_get(heads, links, cache, cache_len, owners, tid, c, batch)
+        clashes += k
     for i in range(rounds):
         if taken[i] >= 0:
-            P.pool_put(heads, links, cache, cache_len, 0, c, taken[i])
-    return taken
+            clashes += P.pool_put(heads, links, cache, cache_len, owners, tid, c, taken[i])
+    return taken, clashes
 
 
 @numba.njit
@@ -71,15 +74,33 @@ def test_the_untagged_compare_exchange_cannot_tell_a_recycled_head():
 
 def test_thread_cache_refills_in_batches_and_flushes_half_when_full():
     heads, links, addresses, cache, cache_len, slab = P.make_pool([16], threads=1, cache_capacity=8)
-    taken = _get_put(heads, links, cache, cache_len, 0, 4, 10)
-    assert len(set(taken.tolist())) == 10
+    owners = np.zeros(len(addresses), np.int64)
+    taken, clashes = _get_put(heads, links, cache, cache_len, owners, 0, 4, 10)
+    assert len(set(taken.tolist())) == 10 and clashes == 0
     assert sorted(P.free_ids(heads, links, cache, cache_len, 0)) == list(range(16))
     assert 0 < cache_len[0, 0] <= 8
+    assert P.misowned(heads, links, cache, cache_len, owners, 0) == 0
+    cached = cache[0, 0, :cache_len[0, 0]]
+    assert (owners[cached] == 1).all() and (np.delete(owners, cached) == 0).all()   # claimed / released
+    owners[cached[0]] = 0                                # an owner word that lies is found
+    assert P.misowned(heads, links, cache, cache_len, owners, 0) == 1
+
+
+def test_a_refill_reports_a_buffer_another_thread_owns():
+    """Ownership changes only between threads: a refill claims each id it takes, so an id
+    on the shared list that a thread still owns (a double hand-out) is a clash."""
+    heads, links, addresses, cache, cache_len, slab = P.make_pool([8], threads=2, cache_capacity=4)
+    owners = np.zeros(len(addresses), np.int64)
+    owners[0] = 2                                        # thread 1 claims id 0, yet it is on the list
+    taken, clashes = _get_put(heads, links, cache, cache_len, owners, 0, 2, 1)
+    assert taken[0] in (0, 1) and clashes == 1
+    assert P.misowned(heads, links, cache, cache_len, owners, 0) == 0     # thread 0 owns it now
 
 
 def test_the_pool_is_bounded_a_miss_returns_minus_one():
     heads, links, addresses, cache, cache_len, slab = P.make_pool([3], threads=1, cache_capacity=4)
-    taken = _get_put(heads, links, cache, cache_len, 0, 2, 5)
+    owners = np.zeros(len(addresses), np.int64)
+    taken, _ = _get_put(heads, links, cache, cache_len, owners, 0, 2, 5)
     assert sorted(taken.tolist()) == [-1, -1, 0, 1, 2]
     assert sorted(P.free_ids(heads, links, cache, cache_len, 0)) == [0, 1, 2]
 

@@ -134,13 +134,17 @@ def check_and_drain(state, drain) -> Check:
         problems.append(f"obtained {col(OBTAINED):,} but gave back {col(RELEASED) + col(DRAINED):,}")
     if col(ALLOC_CALLS) != col(FREE_CALLS) + col(DRAINED_HEAP):
         problems.append(f"{col(ALLOC_CALLS):,} malloc calls against {col(FREE_CALLS) + col(DRAINED_HEAP):,} frees")
-    heads, links, cache, cache_len = state[6], state[7], state[9], state[10]
+    heads, links, cache, cache_len, owner = state[6], state[7], state[9], state[10], state[12]
     for c in range(P.CLASSES):
         if counts[c]:
             ids = P.free_ids(heads, links, cache, cache_len, c)
             if len(ids) != counts[c] or len(set(ids)) != len(ids):
                 problems.append(f"the {P.class_bytes(c)}-byte class holds {len(set(ids))} distinct free buffers "
                                 f"({len(ids) - len(set(ids))} listed twice) of {int(counts[c])}")
+            wrong = P.misowned(heads, links, cache, cache_len, owner, c)
+            if wrong:
+                problems.append(f"{wrong:,} free {P.class_bytes(c)}-byte buffers have an owner word that "
+                                "disagrees with where they are")
     if problems:
         return Check(False, "; ".join(problems))
     return Check(True, f"{col(OBTAINED):,} buffers verified on return, none handed out twice; "

@@ -1,5 +1,7 @@
 """The `alloc` experiment: where a syscall's result buffer comes from (the catalogue's
-patterns 8, 9 and 12, and "the fastest allocation is no allocation").
+patterns 8, 9 and 12, and "the fastest allocation is no allocation"). This module is
+longer than 350 lines because each source's path is written out on its own: one generic
+op branching on the source made numba's inliner take ~30 s per worker.
 
 One op = one simulated syscall result: obtain a buffer of the op's size (``size``, or a
 ``syscall_mix`` of small, medium and large results drawn before the run), write the
@@ -30,18 +32,17 @@ into a double hand-out.
 Check: every buffer's words are verified when it is given back (owner stamp and
 checksum), an arena's when its request ends (the request is replayed to find them:
 neither the arena nor the op keeps a record of them, so the check costs the arena no
-more than the others); a pool buffer's owner word is stamped when it is taken (it must
-have been free: an exchange on the shared list, a load and store from a thread's own
-cache) and cleared when it is given back (it must still be ours), so a buffer handed to
-two threads is seen; obtained = released, malloc = free calls, and every pool buffer is
-free exactly once after the run. Metrics: ``allocs_per_op`` (calls into the allocator,
+more than the others). A pool buffer's owner word changes where a buffer can reach a
+second thread: pool_shared stamps it on every pop (an exchange that must find it free)
+and clears it on every push; pool's thread caches are claimed and released by refill
+and flush (primitives.pool), so a buffer handed to two threads is seen either way, and
+one handed to two holders inside a thread shows in its contents. Obtained = released,
+malloc = free calls, and after the run every pool buffer is free exactly once, with an
+owner word that says where it is. Metrics: ``allocs_per_op`` (calls into the allocator,
 counted in the op), ``bytes_per_op``, ``hit_rate`` (of the buffers a pool, an arena or
 the stack was asked for, the share served without the allocator: obtained minus malloc
 calls, over that plus the misses), ``rss_growth_per_live_byte`` (fragmentation) and the
 runner's latency percentiles.
-
-This module is longer than 350 lines because each source's path is written out on its
-own: one generic op branching on the source made numba's inliner take ~30 s per worker.
 """
 import numpy as np
 
@@ -117,23 +118,6 @@ def _fresh(stats, tid, addr, nbytes, stamp):
 
 
 @inline_kernel
-def _take_cached(owner, stats, tid, buffer_id, stamp):
-    """`_take` for buffers from the thread's own cache, which no other thread can reach:
-    a load and a store (relaxed) see a double hand-out as well, without the locked
-    instruction an exchange costs (the malloc variant pays nothing comparable)."""
-    if A.load_relaxed(owner, buffer_id) != 0:
-        stats[tid, DOUBLE] += 1
-    A.store_relaxed(owner, buffer_id, stamp)
-
-
-@inline_kernel
-def _untake_cached(owner, stats, tid, buffer_id, stamp):
-    if A.load_relaxed(owner, buffer_id) != stamp:
-        stats[tid, DOUBLE] += 1
-    A.store_relaxed(owner, buffer_id, 0)
-
-
-@inline_kernel
 def _verify(stats, tid, addr, nbytes, stamp):
     """The buffer comes back: every word we wrote must still be ours."""
     words = nbytes >> 3
@@ -167,8 +151,7 @@ def _settle(held, stats, owner, heads, links, cache, cache_len, tid, keep, rando
         if got == HEAP:
             _heap_put(stats, tid, addr)
         elif got >= 0:
-            _untake_cached(owner, stats, tid, got, stamp)
-            P.pool_put(heads, links, cache, cache_len, tid, P.class_index(nbytes), got)
+            stats[tid, DOUBLE] += P.pool_put(heads, links, cache, cache_len, owner, tid, P.class_index(nbytes), got)
 
 
 @inline_kernel
@@ -193,9 +176,10 @@ def op_pool(ctl, state, tid, n):
     heads, links, addresses, cache, cache_len, owner = state[6], state[7], state[8], state[9], state[10], state[12]
     i = n & (STREAM - 1)
     nbytes, c, stamp = sizes[tid, i], np.uint64(classes[tid, i]), _stamp(tid, n)
-    got = P.pool_get(heads, links, cache, cache_len, tid, c, cfg[BATCH])
+    # the thread's cache is its own: ownership is checked where buffers cross between threads
+    # (refill and flush, in primitives.pool); inside the thread, by each buffer's contents
+    got, clashes = P.pool_get(heads, links, cache, cache_len, owner, tid, c, cfg[BATCH])
     if got >= 0:                       # a hit: counted as obtained minus malloc calls (no count of its own)
-        _take_cached(owner, stats, tid, got, stamp)
         addr = addresses[got]
     else:
         stats[tid, MISSES] += 1
@@ -204,13 +188,14 @@ def op_pool(ctl, state, tid, n):
     if cfg[LIVE] == 0:
         _verify(stats, tid, addr, nbytes, stamp)
         if got >= 0:
-            _untake_cached(owner, stats, tid, got, stamp)
-            P.pool_put(heads, links, cache, cache_len, tid, c, got)
+            clashes += P.pool_put(heads, links, cache, cache_len, owner, tid, c, got)
         else:
             _heap_put(stats, tid, addr)
     else:
         S.hold(held, stats, tid, addr, stamp, nbytes, got if got >= 0 else HEAP)
         _settle(held, stats, owner, heads, links, cache, cache_len, tid, cfg[LIVE], cfg[RANDOM_RELEASE], state[5])
+    if clashes != 0:                   # a refill or flush found a buffer another thread owned
+        stats[tid, DOUBLE] += clashes
     return 0
 
 
@@ -357,8 +342,8 @@ def _drain(sizes, regions, offsets, held, stats, owner, heads, links, tid, ops):
         _verify(stats, tid, addr, nbytes, stamp)
         if got == HEAP:
             _heap_put(stats, tid, addr)
-        elif got >= 0:
-            _untake(owner, stats, tid, got, stamp)
+        elif got >= 0:                 # a pool buffer in our hands: ours (tid + 1) until it is on the list
+            _untake(owner, stats, tid, got, tid + 1)
             P.shared_push(heads, links, P.class_index(nbytes), got, P.TAG_UNIT)
     stats[tid, DRAINED] += stats[tid, RELEASED] - before_released
     stats[tid, DRAINED_HEAP] += stats[tid, FREE_CALLS] - before_frees

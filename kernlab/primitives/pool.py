@@ -17,6 +17,15 @@ Algorithm
     The pool is bounded: when both are empty ``pool_get`` returns -1 (a *miss*; the
     caller falls back to ``malloc``), and a buffer never grows or moves.
 
+    Ownership (a checker's word per buffer, ``owners[id]``): 0 while the id is on the
+    shared list, ``tid + 1`` while thread ``tid`` has it (in its cache or in its hands).
+    It changes only where a buffer crosses between threads: ``_refill`` claims each id
+    it takes (an exchange that must find 0) and ``_flush`` releases each id it hands
+    back (a compare-exchange from ``tid + 1``). A clash, an id already owned, means the
+    shared list handed one buffer to two threads; ``pool_get`` and ``pool_put`` return
+    the count. Inside a thread nothing is stamped: a buffer given to two holders there
+    is seen by its contents (the second holder's write lands before the first's check).
+
     The head word is *tagged*: the low 32 bits hold ``id + 1`` of the top buffer (0:
     empty), the high 32 bits a counter that every successful push or pop increments.
     ``tag_unit`` 0 turns the counter off: the untagged stack of the ``pool_aba`` teaching
@@ -25,7 +34,9 @@ Algorithm
 Invariants
     Every id is in exactly one place: one thread's cache, the shared list, or held by
     one caller. ``0 <= cache_len[tid, c] <= cache capacity``. The shared list is
-    acyclic and its links name free buffers only.
+    acyclic and its links name free buffers only. ``owners[id]`` is 0 for the ids on
+    the shared list and ``tid + 1`` for those in thread tid's cache or hands (the
+    ``pool_shared`` path, which has no caches, stamps its own while a caller holds one).
 
 Memory ordering
     A push writes the buffer's link (relaxed: the CAS publishes it) and then swings the
@@ -161,67 +172,97 @@ def shared_push(heads, next_links, c, buffer_id, tag_unit):
 # ----------------------------------------------------------------------------- thread caches
 
 @kernel   # slow path: one call per `batch` gets
-def _refill(heads, next_links, cache, cache_len, tid, c, batch):
-    """Move up to ``batch`` ids from the shared list to the thread's cache; how many."""
+def _refill(heads, next_links, cache, cache_len, owners, tid, c, batch):
+    """Move up to ``batch`` ids from the shared list to the thread's cache, claiming each;
+    ``(how many, clashes)``."""
     n = 0
+    clashes = 0
     while n < batch:
         got = shared_pop(heads, next_links, c, TAG_UNIT, 0)
         if got < 0:
             break
+        # relaxed: a checker's word; shared_pop's acquire already ordered the buffer
+        if A.exchange_relaxed(owners, got, tid + 1) != 0:
+            clashes += 1
         cache[tid, c, n] = got
         n += 1
     cache_len[tid, c] = n
-    return n
+    return n, clashes
 
 
 @kernel   # slow path: one call per cache-capacity/2 puts
-def _flush(heads, next_links, cache, cache_len, tid, c):
-    """Hand the older half of the thread's cache back to the shared list."""
+def _flush(heads, next_links, cache, cache_len, owners, tid, c):
+    """Hand the older half of the thread's cache back to the shared list, releasing each
+    id; the number of clashes (ids this thread did not own)."""
     n = cache_len[tid, c]
     half = n // 2
+    clashes = 0
     for i in range(half):
+        # relaxed: shared_push's release publishes the word with the buffer
+        if not A.cas_relaxed(owners, cache[tid, c, i], tid + 1, 0):
+            clashes += 1
         shared_push(heads, next_links, c, cache[tid, c, i], TAG_UNIT)
     for i in range(half, n):
         cache[tid, c, i - half] = cache[tid, c, i]
     cache_len[tid, c] = n - half
+    return clashes
 
 
 @inline_kernel
-def pool_get(heads, next_links, cache, cache_len, tid, c, batch):
-    """A free id of class ``c`` for thread ``tid`` (its cache first), or -1: a miss."""
+def pool_get(heads, next_links, cache, cache_len, owners, tid, c, batch):
+    """``(id, clashes)``: a free id of class ``c`` for thread ``tid`` (its cache first),
+    or -1: a miss; clashes found by a refill."""
     n = cache_len[tid, c]          # only thread tid touches its cache: plain accesses
+    clashes = 0
     if n == 0:
-        n = _refill(heads, next_links, cache, cache_len, tid, c, batch)
+        n, clashes = _refill(heads, next_links, cache, cache_len, owners, tid, c, batch)
         if n == 0:
-            return np.int64(-1)
+            return np.int64(-1), clashes
     cache_len[tid, c] = n - 1
-    return cache[tid, c, np.uint64(n - 1)]      # unsigned: n >= 1 here, no negative-index wraparound
+    return cache[tid, c, np.uint64(n - 1)], clashes      # unsigned: n >= 1, no negative-index wraparound
 
 
 @inline_kernel
-def pool_put(heads, next_links, cache, cache_len, tid, c, buffer_id):
+def pool_put(heads, next_links, cache, cache_len, owners, tid, c, buffer_id):
     """Give ``buffer_id`` back: onto the thread's cache, half of which goes back to
-    the shared list when it is full."""
+    the shared list when it is full. Returns the clashes a flush found."""
     n = cache_len[tid, c]
+    clashes = 0
     if n == cache.shape[2]:
-        _flush(heads, next_links, cache, cache_len, tid, c)
+        clashes = _flush(heads, next_links, cache, cache_len, owners, tid, c)
         n = cache_len[tid, c]
     cache[tid, c, np.uint64(n)] = buffer_id
     cache_len[tid, c] = n + 1
+    return clashes
 
 
-def free_ids(heads, next_links, cache, cache_len, c: int) -> list:
-    """Every id of class ``c`` the pool holds (shared list, then caches), for checks
-    after the threads joined; a cycle in the shared list ends the walk (and shows as a
-    repeated id)."""
+def _shared_ids(heads, next_links, c: int) -> list:
+    """The ids on the shared list of class ``c``, top first; a cycle ends the walk (and
+    shows as a repeated id)."""
     ids, link, steps = [], int(heads[c, 0]) & int(LINK_MASK), 0
     while link and steps <= len(next_links):
         ids.append(link - 1)
         link = int(next_links[link - 1])
         steps += 1
+    return ids
+
+
+def free_ids(heads, next_links, cache, cache_len, c: int) -> list:
+    """Every id of class ``c`` the pool holds (shared list, then caches), for checks
+    after the threads joined."""
+    ids = _shared_ids(heads, next_links, c)
     for tid in range(cache.shape[0]):
         ids.extend(int(x) for x in cache[tid, c, :cache_len[tid, c]])
     return ids
+
+
+def misowned(heads, next_links, cache, cache_len, owners, c: int) -> int:
+    """After the threads joined: the free ids of class ``c`` whose owner word disagrees
+    with where they are (0 on the shared list, ``tid + 1`` in thread tid's cache)."""
+    bad = sum(1 for i in _shared_ids(heads, next_links, c) if owners[i] != 0)
+    for tid in range(cache.shape[0]):
+        bad += sum(1 for i in cache[tid, c, :cache_len[tid, c]] if owners[i] != tid + 1)
+    return bad
 
 
 # ----------------------------------------------------------------------------- the ABA history, replayed
