@@ -21,7 +21,7 @@ from .tables import ResultTable
 class Verdict:
     claim: str
     measured: str
-    verdict: str          # "holds", "partly holds", "does not hold" or "not measured"
+    verdict: str          # "holds", "partly holds", "does not hold", "not measured" or "not measurable here"
     why: str
 
     def _repr_markdown_(self):

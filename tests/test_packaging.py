@@ -163,3 +163,14 @@ def test_the_install_step_keeps_notebook_outputs_out_of_git():
     clean = subprocess.run(["git", "config", "--get", "filter.nbstripout.clean"], cwd=root,
                            capture_output=True, text=True).stdout
     assert attr.strip().endswith("nbstripout") and "nbstripout" in clean, "run `make install` (it sets the filter up)"
+
+
+def test_committed_notebooks_are_what_the_filter_would_commit():
+    """A fresh clone stays clean after `make install`: every committed notebook is already
+    in nbstripout's form (no outputs, cell ids numbered as it numbers them), so the
+    filter finds nothing to change. A notebook edited by a script that writes random cell
+    ids fails here: run `nbstripout notebooks/*.ipynb` before committing."""
+    notebooks = sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
+    verify = subprocess.run([sys.executable, "-m", "nbstripout", "--verify", *notebooks],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

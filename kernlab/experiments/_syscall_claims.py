@@ -80,7 +80,7 @@ def _misses(table):
     reason = ("kernlab reads no hardware counters yet, although this machine exposes them (perf stat works): "
               "measure `perf stat -e cache-misses` on a child running syscall_mix" if available else
               f"this machine exposes no cache-miss counter ({why})")
-    return Verdict(MISSES, "not measurable on this machine", "not measured", reason)
+    return Verdict(MISSES, "no cache-miss counter read", "not measurable here", reason)
 
 
 CLAIMS = (
