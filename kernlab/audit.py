@@ -263,7 +263,8 @@ def measure(specs: list[Spec], quick: bool = False, progress: bool = True, cores
 
 
 # kernlab's side of the peers comparison (kernlab.peers): measured with --run beside them
-PEER_SPECS = (Spec("counter", ("atomic",)), Spec("process_table", ("rwlock",), params={"read_ratio": 0.999}))
+PEER_SPECS = (Spec("counter", ("atomic",)), Spec("process_table", ("rwlock",), params={"read_ratio": 0.999}),
+              Spec("queue", ("spsc_cached",), threads=(2,), params={"capacity": 1024}))
 
 
 def peer_rows(table: ResultTable, python_rows: list[dict]) -> list[dict]:

@@ -3,8 +3,9 @@ references the benchmarks measured.
 
 ``python_peers`` measures, in this process, a counter incremented under
 ``threading.Lock`` and a dict of records read (and, 1 in 1000, updated) under one lock,
-at the thread counts given: kernlab's compiled ``counter``/``atomic`` and
-``process_table``/``rwlock`` rows sit beside them in the report, so a reader sees how
+at the thread counts given, and a ``queue.Queue`` between one producer and one consumer
+(at 2 threads): kernlab's compiled ``counter``/``atomic``, ``process_table``/``rwlock``
+and ``queue``/``spsc_cached`` rows sit beside them in the report, so a reader sees how
 far beyond plain Python the compiled patterns are. (The GIL serializes these threads;
 that is part of what a Python user gets.) ``c_peers`` reads the C-reference figures that
 the benchmarks recorded in data/ (liburcu QSBR, a C11 SPSC ring) with their provenance:
@@ -12,6 +13,7 @@ they are not re-measured by the audit.
 """
 from __future__ import annotations
 
+import queue
 import threading
 import time
 
@@ -70,12 +72,44 @@ def python_table(threads: int, duration: float, size: int = 1024) -> float:
     return _timed(threads, duration, body)
 
 
+def python_queue(threads: int, duration: float, capacity: int = 1024) -> float:
+    """A bounded ``queue.Queue`` between thread 0 (producer) and thread 1 (consumer), the
+    consumer checking FIFO order: puts + gets per second, as kernlab's ``queue`` counts an
+    op per enqueue and per dequeue. ``threads`` must be 2."""
+    if threads != 2:
+        raise ValueError(f"python_queue runs 1 producer + 1 consumer: threads must be 2, got {threads}")
+    q, out_of_order = queue.Queue(maxsize=capacity), [0]
+
+    def body(stop, counts, i):
+        n = 0
+        while not stop.is_set():
+            try:
+                if i == 0:
+                    q.put(n, timeout=0.01)
+                elif q.get(timeout=0.01) != n:
+                    out_of_order[0] += 1
+            except (queue.Full, queue.Empty):
+                continue
+            n += 1
+        counts[i] = n
+    rate = _timed(threads, duration, body)
+    if out_of_order[0]:
+        raise AssertionError(f"queue.Queue delivered {out_of_order[0]} items out of order")
+    return rate
+
+
+PEERS = (   # name, function, kernlab (experiment, variant) beside it, thread counts it runs at (None: any)
+    ("python threading.Lock counter", python_counter, ("counter", "atomic"), None),
+    ("python dict under threading.Lock", python_table, ("process_table", "rwlock"), None),
+    ("python queue.Queue, 1 producer + 1 consumer", python_queue, ("queue", "spsc_cached"), (2,)),
+)
+
+
 def python_peers(thread_counts, duration: float = 0.5, repeats: int = 3) -> list[dict]:
     """Rows (peer, compares_with, threads, ops_per_sec median, min, max) measured here."""
     out = []
-    for name, fn, compares in (("python threading.Lock counter", python_counter, ("counter", "atomic")),
-                               ("python dict under threading.Lock", python_table, ("process_table", "rwlock"))):
-        for t in thread_counts:
+    for name, fn, compares, only in PEERS:
+        for t in thread_counts if only is None else [t for t in thread_counts if t in only]:
             rates = [fn(t, duration) for _ in range(repeats)]
             out.append({"peer": name, "experiment": compares[0], "variant": compares[1], "threads": t,
                         "ops_per_sec": float(np.median(rates)), "min": min(rates), "max": max(rates)})

@@ -78,6 +78,9 @@ def test_python_peers_are_measured_and_set_beside_kernlab():
     rows = peers.python_peers([1], duration=0.05, repeats=1)
     assert {r["peer"] for r in rows} == {"python threading.Lock counter", "python dict under threading.Lock"}
     assert all(r["ops_per_sec"] > 0 for r in rows)
+    queue_rows = peers.python_peers([1, 2], duration=0.05, repeats=1)
+    assert [r["threads"] for r in queue_rows if r["experiment"] == "queue"] == [2]     # 1 producer + 1 consumer
+    assert all(r["ops_per_sec"] > 0 for r in queue_rows)
     table = ResultTable([{"experiment": "counter", "variant": "atomic", "threads": 1, "ops_per_sec": 4e8}])
     beside = {r["experiment"]: r for r in audit.peer_rows(table, rows)}
     assert beside["counter"]["ratio"] == pytest.approx(4e8 / beside["counter"]["ops_per_sec"])
