@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 # public name -> (module, attribute); attribute None means the module itself
 _EXPORTS = {
     "Panel": ("ui", "Panel"),
+    "joint_view": ("views", "joint_view"),
     "facts_table": ("controls", "facts_table"),
     "ResultTable": ("tables", "ResultTable"),
     "ResultsFileError": ("tables", "ResultsFileError"),

@@ -35,6 +35,9 @@ class Param:
     choices: tuple | None = None    # allowed values (any kind)
     power_of_two: bool = False
     log_scale: bool = False         # widgets use a logarithmic slider
+    # The variants that read this parameter (None: all). A sweep of it runs the others
+    # once, and figures draw them as a flat reference line, not a curve against it.
+    used_by: tuple[str, ...] | None = None
 
     def allowed(self) -> str:
         if self.choices is not None:
@@ -136,16 +139,29 @@ class Experiment:
     # parameter can refuse (an SPSC ring at 3 threads); called before each trial's setup.
     validate: Callable[[str, int, dict], None] | None = None
     default_variants: tuple[str, ...] = field(default=())
+    # An experiment built from independent switches (syscall_mix) names them here; the
+    # panel shows a checkbox each. Its listed variants are the usual combinations; any
+    # other is made on demand by combination(switches that are on) -> a variant name,
+    # which ``variant`` then resolves through combined(name) -> Variant or None.
+    switches: tuple[str, ...] = field(default=())
+    combination: Callable[[set], str] | None = None
+    combined: Callable[[str], Variant | None] | None = None
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
             if v.name == name:
                 return v
+        if self.combined is not None and (made := self.combined(name)) is not None:
+            return made
         raise ParamError(f"unknown variant '{name}' for experiment '{self.name}'; "
                          f"allowed: {', '.join(self.variant_names())}")
 
     def variant_names(self) -> list[str]:
         return [v.name for v in self.variants]
+
+    def ignored_by(self, variant: str) -> tuple[str, ...]:
+        """The parameters ``variant`` does not read (see ``Param.used_by``)."""
+        return tuple(p.name for p in self.params if p.used_by is not None and variant not in p.used_by)
 
     def param(self, name: str) -> Param:
         for p in self.params:

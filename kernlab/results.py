@@ -95,6 +95,7 @@ class RunResult:
     machine: dict
     pin: str = "none"                 # pinning policy: none, compact, scattered or cpus (an explicit list)
     cpus: list = field(default_factory=list)   # the CPU of each thread when pinned
+    ignores: tuple = ()               # the parameters this variant does not read
 
     @property
     def ops_per_sec_trials(self) -> list:
@@ -189,6 +190,8 @@ class RunResult:
                     row[name] = t.trace[:, i].tolist()
             if self.cpus:   # only when pinned: an empty list would not survive a CSV round trip
                 row["pin_cpus"] = list(self.cpus)
+            if self.ignores:   # only when some: an empty string would not survive a CSV round trip
+                row["ignores"] = ",".join(self.ignores)
             row.update({f"param_{k}": v for k, v in self.params.items()})
             row.update({f"metric_{k}": v for k, v in t.metrics.items()})
             out.append(row)

@@ -216,4 +216,5 @@ def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repe
               for _ in range(repeats)]
     return RunResult(exp.name, variant, v.broken, threads, values, duration, trials,
                      oversubscribed=threads > usable_cores(), pinned=cpus is not None,
-                     aux_name=exp.aux_name, machine=probe(), pin=policy, cpus=list(cpus or []))
+                     aux_name=exp.aux_name, machine=probe(), pin=policy, cpus=list(cpus or []),
+                     ignores=exp.ignored_by(variant))

@@ -37,7 +37,11 @@ def sweep_points(exp: Experiment, variants, threads_list, params=None, sweep_par
             raise ParamError(f"sweep of '{sweep_param}' needs values (it has no fixed choices)")
         value_sets = [{**base, sweep_param: exp.resolve_params({sweep_param: v})[sweep_param]}
                       for v in values]
-    return [SweepPoint(v, t, ps) for ps in value_sets for v in variants for t in threads_list]
+    # A variant that does not read the swept parameter is measured once (at the first
+    # value), not once per value: its rows say so (``ignores``) and figures draw it flat.
+    ignoring = set() if sweep_param is None else {v for v in variants if sweep_param in exp.ignored_by(v)}
+    return [SweepPoint(v, t, ps) for i, ps in enumerate(value_sets) for v in variants
+            if not (i and v in ignoring) for t in threads_list]
 
 
 def sweep(exp: Experiment, variants, threads_list, params=None, sweep_param=None, sweep_values=None,

@@ -14,6 +14,9 @@ Runs happen on a background thread so the notebook stays responsive and Stop wor
 kernel shows "Idle" meanwhile; the panel says it is running). Stop sets the runner's
 cancel event, which stops every worker within one operation. In code (and tests): set
 widget values, then ``panel.run_button.click()`` and ``panel.wait()``.
+
+(This module is longer than 350 lines because a panel is one object: its controls, the
+run on a background thread, its figures and its export share one state.)
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import time
 
 import ipywidgets as W
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseFigure
 
 from .controls import (
     download_links,
@@ -50,6 +54,7 @@ from .plots import (
 from .runner import Cancelled
 from .sweeps import sweep
 from .tables import ResultTable
+from .views import as_html, joint_view
 
 _ERROR = "<span style='color:#b00'>{}</span>"
 X_SCALES = ("auto", "category", "linear", "log")
@@ -91,6 +96,11 @@ class Panel:
         self.trace = W.Checkbox(value=False, indent=False, description="trace a timeline",
                                 tooltip=f"record each thread's first {TRACE_EVENTS:,} events (lock waits and holds, "
                                         "writer windows, retries); costs a clock read per event")
+        self.switches = {name: W.Checkbox(value=True, indent=False, description=name,
+                                          tooltip=f"{name}: the optimised pattern (on) or the baseline's (off)")
+                         for name in self.exp.switches}
+        for w in self.switches.values():
+            w.observe(lambda _: self._on_switches(), "value")
         self.params = {p.name: param_widget(p) for p in self.exp.params}
         self.param_note = W.HTML()
         for w in self.params.values():
@@ -135,6 +145,8 @@ class Panel:
             row(self.variants, self.threads),
             row(self.duration, self.repeats, self.pin, self.trace),
             row(self.x, self.values, self.x_scale),
+            *([W.HTML("<b>switches</b> (checked: the pattern is on; Run compares your mix with the baseline)"),
+               row(*self.switches.values())] if self.switches else []),
             row(*self.params.values()), self.param_note,
             row(self.run_button, self.stop_button, self.hold, self.progress, self.status),
             self.figure, self.fairness, self.latency, self.metric, self.metric_figure, self.timeline, self.verdicts,
@@ -156,6 +168,17 @@ class Panel:
         else:
             self.values.value = values_text(values if values is not None else suggested_values(self.exp.param(x)))
 
+    def _on_switches(self):
+        """The checked switches name a variant: select it beside the baseline, adding it to
+        the list first when it is a combination the list does not hold."""
+        name = self.exp.combination({n for n, w in self.switches.items() if w.value})
+        self.exp.variant(name)
+        if name not in [value for _, value in self.variants.options]:
+            self.variants.options = [*self.variants.options, (name, name)]
+        self.variants.value = tuple(dict.fromkeys(("baseline", name)))
+        self.status.value = (f"your mix is <b>{name}</b>; Run compares it with the baseline "
+                             "(a new combination compiles on its first run)")
+
     def _note_ranges(self):
         notes = [n for name, w in self.params.items() if (n := range_note(self.exp.param(name), w.value))]
         self.param_note.value = _ERROR.format("; ".join(notes) + " (Run refuses it)") if notes else ""
@@ -165,12 +188,10 @@ class Panel:
         self._redraw()
 
     def view(self, fn) -> W.Output:
-        """An output showing ``fn(results)`` (a figure, text, a verdict ...), redrawn after
-        every run of this panel, so a cell below the panel never shows stale results."""
-        out = W.Output()
-        self._views.append((fn, out))
-        self._draw_view(fn, out)
-        return out
+        """An output showing ``fn(results)`` (a figure, a verdict, text, or a tuple of
+        them), redrawn after every run of this panel, so a cell below the panel never
+        shows stale results; export writes it with the panel's own figures."""
+        return joint_view([self], fn)
 
     # ------------------------------------------------------------------ running
     def current_params(self) -> dict:
@@ -279,21 +300,17 @@ class Panel:
         for widget, name in ((self.figure, "throughput"), (self.fairness, "fairness"), (self.latency, "latency"),
                              (self.metric_figure, "metric"), (self.timeline, "timeline")):
             fig = figs.get(name, go.Figure())
+            # The browser keeps shapes and annotations that a new layout leaves out (the
+            # "cores" line of a threads axis stayed on a parameter's axis): clear them first.
+            widget.layout.shapes, widget.layout.annotations = (), ()
             with widget.batch_update():
                 widget.data = []
                 widget.add_traces(list(fig.data))
                 widget.layout = fig.layout
         if final:
             self.verdicts.value = self._verdicts_html()
-            for fn, out in self._views:
-                self._draw_view(fn, out)
-
-    def _draw_view(self, fn, out: W.Output):
-        # append_display_data, not ``with out:``: a context manager captures the wrong
-        # cell's output when entered from the panel's background thread.
-        out.outputs = ()
-        if self.results.rows:
-            out.append_display_data(fn(self.results))
+            for view in self._views:
+                view.draw()
 
     def _verdicts_html(self) -> str:
         from .claims import all_claims
@@ -327,21 +344,40 @@ class Panel:
         return self.wait()
 
     # ------------------------------------------------------------------ export
+    def sections(self) -> dict:
+        """What export writes: every figure the panel shows, the verdicts and every view
+        below the panel (heading -> a figure or an HTML fragment)."""
+        out: dict = dict(self.figures())
+        if self.verdicts.value:
+            out["verdicts"] = self.verdicts.value
+        for i, view in enumerate(self._views, 1):
+            items = view.items()
+            for j, item in enumerate(items, 1):
+                name = f"view {i}" + (f".{j}" if len(items) > 1 else "")
+                out[name] = item if isinstance(item, BaseFigure) else as_html(item)
+        return out
+
     def export(self, kind: str) -> str | None:
-        """Write every figure (html: one page; png/svg: a file each) or the data (csv, with
+        """Write everything the panel and its views show (html: one page; png/svg: a file
+        per figure, the verdicts and text in one page beside them) or the data (csv, with
         its .meta.json header) into ``export_dir``, and offer the files as downloads.
         Returns the first file written."""
         stem = os.path.join(self.export_dir, f"{self.exp.name}-{time.strftime('%Y%m%d-%H%M%S')}")
-        note = ""
+        title = f"kernlab: {self.exp.title}"
+        sections, note = self.sections(), ""
         if kind == "csv":
             paths = [self.results.save(stem + ".csv"), stem + ".csv.meta.json"]
         elif kind == "html":
-            paths = [export_page(self.figures(), stem + ".html", f"kernlab: {self.exp.title}")]
+            paths = [export_page(sections, stem + ".html", title)]
         else:
+            figures = {k: v for k, v in sections.items() if isinstance(v, BaseFigure)}
+            text = {k: v for k, v in sections.items() if k not in figures}
             try:
-                paths = [export_figure(fig, f"{stem}-{name}.{kind}") for name, fig in self.figures().items()]
+                paths = [export_figure(fig, f"{stem}-{name.replace(' ', '-')}.{kind}") for name, fig in figures.items()]
+                if text:
+                    paths.append(export_page(text, stem + "-text.html", title))
             except ExportError as e:
-                paths = [export_page(self.figures(), stem + ".html", f"kernlab: {self.exp.title}")]
+                paths = [export_page(sections, stem + ".html", title)]
                 note = f"{e}; wrote HTML instead. "
         self.exported = paths
         self.export_status.value = f"{note}wrote {', '.join(paths)}<br>{download_links(paths)}"

@@ -1,7 +1,8 @@
 """The lab in a real browser: JupyterLab on 127.0.0.1 with a token, a notebook with a
 panel opened in headless chromium (Debian's binary driven by Playwright; no browser is
-downloaded), a parameter changed, Run clicked: the chart's data must change and no
-error may appear. A screenshot is kept in the test's output folder.
+downloaded), a parameter put on the x axis with typed values, Run clicked: the chart
+must come back with exactly those values (the change reached the data) and no error
+may appear. A screenshot is kept in the test's output folder.
 
 Skipped with the reason when chromium or Playwright is missing, except where CI asks
 for the browser (KERNLAB_REQUIRE_BROWSER=1): there a missing browser is a failure.
@@ -28,7 +29,7 @@ CHROMIUM = os.environ.get("BROWSER_PATH") or shutil.which("chromium") or shutil.
 NOTEBOOK = {
     "cells": [{"cell_type": "code", "execution_count": None, "id": "panel", "metadata": {}, "outputs": [],
                "source": ['import kernlab\n',
-                          'panel = kernlab.Panel("counter", variants=["atomic"], threads=[1], duration=0.05, '
+                          'panel = kernlab.Panel("counter", variants=["padded"], threads=[1], duration=0.05, '
                           'repeats=1)\n', 'panel']}],
     "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
     "nbformat": 4, "nbformat_minor": 5,
@@ -85,10 +86,10 @@ def lab(tmp_path):
         log.close()
 
 
-def _traces(page) -> list:
-    """Trace counts of every plotly chart on the page (plotly keeps ``data`` on its div)."""
-    return page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                         ".map(d => (d.data || []).length)")
+def _throughput_x(page) -> list:
+    """The x values of the panel's throughput chart, as text (plotly keeps ``data`` on its div)."""
+    return page.evaluate("() => { const d = document.querySelector('.js-plotly-plot').data;"
+                         " return d && d.length ? d[0].x.map(String) : []; }")
 
 
 @pytest.mark.timeout(300)
@@ -120,14 +121,26 @@ def test_a_panel_runs_in_a_real_browser(lab):
             run_button.wait_for(timeout=1_000)
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 2",
                                    timeout=60_000)
-            before = _traces(page)
-            page.get_by_label("stride_bytes").select_option("256")
+            run_button.click()       # a first run: one thread count on the x axis
+            page.wait_for_function("() => { const d = document.querySelector('.js-plotly-plot').data;"
+                                   " return d && d.length > 0 && d[0].x.map(String).join() === '1'; }",
+                                   timeout=180_000)
+            page.locator(".widget-html", has_text="done in").first.wait_for(timeout=180_000)
+            before = _throughput_x(page)
+            # A parameter on the x axis, with typed values: the throughput chart must come
+            # back with exactly those values on its axis, so the change reached the data.
+            page.get_by_label("x axis").select_option("stride_bytes")
+            values = page.get_by_label("values")
+            values.fill("8, 256")
+            values.press("Enter")
             run_button.click()
-            page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                                   ".some(d => (d.data || []).length > 0)", timeout=180_000)
+            page.wait_for_function("() => { const d = document.querySelector('.js-plotly-plot').data;"
+                                   " return d && d.length > 0 && d[0].x.map(String).join() === '8,256'; }",
+                                   timeout=180_000)
             done = page.locator(".widget-html", has_text="done in").first
             done.wait_for(timeout=180_000)
-            status, after = done.inner_text(), _traces(page)
+            status, after = done.inner_text(), _throughput_x(page)
+            shapes = page.evaluate("() => (document.querySelector('.js-plotly-plot').layout.shapes || []).length")
             tracebacks = page.locator("[data-mime-type='application/vnd.jupyter.stderr']").count()
             page.screenshot(path=str(folder / "panel.png"), full_page=True)
         except Exception:
@@ -136,6 +149,7 @@ def test_a_panel_runs_in_a_real_browser(lab):
         finally:
             browser.close()
     print(f"screenshot: {folder / 'panel.png'}")
-    assert sum(after) > sum(before), (before, after)
+    assert before == ["1"] and after == ["8", "256"], (before, after)
+    assert shapes == 0, "the threads axis' cores line must not stay on a parameter's axis"
     assert "all checks passed" in status and tracebacks == 0
     assert not errors, errors

@@ -162,3 +162,24 @@ def test_rows_from_two_machines_are_separate_series():
     assert sorted(t.name for t in plots.throughput_figure(table).data) == ["a @ m1", "a @ m2"]
     assert [t.name for t in plots.throughput_figure(table.where(machine="m1")).data] == ["a"]
     assert plots.throughput_figure(table.where(machine="m1")).layout.showlegend is True
+
+
+def test_a_variant_that_ignores_the_x_parameter_is_a_flat_reference_line():
+    table = ResultTable([_row("sharded", 2, 1e6, param_shard_index="mask"),
+                         _row("sharded", 2, 2e6, param_shard_index="modulo"),
+                         _row("rcu", 2, 5e6, param_shard_index="mask", ignores="shards,shard_index")])
+    traces = {t.name: t for t in plots.throughput_figure(table, x="shard_index").data}
+    assert set(traces) == {"sharded", "rcu (ignores shard_index)"}
+    flat = traces["rcu (ignores shard_index)"]
+    assert list(flat.x) == ["mask", "modulo"] and list(flat.y) == [5.0, 5.0] and flat.line.dash == "dot"
+    assert [t.name for t in plots.throughput_figure(table).data] == [   # against threads: one line per setting
+        "rcu", "sharded shard_index=mask", "sharded shard_index=modulo"]
+
+
+def test_no_figure_merges_two_machines_or_two_settings_into_one_series():
+    two = ResultTable([_row("a", 2, 1e6, machine="m1", per_thread_ops=[5, 5]),
+                       _row("a", 2, 2e6, machine="m2", per_thread_ops=[9, 1])])
+    assert [t.name for t in plots.fairness_figure(two).data] == ["a @ m1", "a @ m2"]
+    swept = ResultTable([_row("a", 1, 1e6, param_read_ratio=0.5), _row("a", 1, 2e6, param_read_ratio=0.9),
+                         _row("b", 1, 3e6, param_read_ratio=0.5, ignores="read_ratio")])
+    assert sorted(t.name for t in plots.throughput_figure(swept).data) == ["a read_ratio=0.5", "a read_ratio=0.9", "b"]

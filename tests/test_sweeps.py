@@ -4,6 +4,7 @@ import json
 import pytest
 
 from kernlab.declaration import ParamError
+from kernlab.runner import run
 from kernlab.sweeps import sweep, sweep_points
 from kernlab.tables import ResultsFileError, ResultTable
 
@@ -30,6 +31,22 @@ def test_sweep_over_a_parameter(counter):
         sweep_points(counter, ["padded"], [2], sweep_param="stride_bytes", sweep_values=[7])
     with pytest.raises(ParamError, match="threads"):
         sweep_points(counter, ["padded"], [0])
+
+
+def test_a_variant_that_ignores_the_swept_parameter_runs_once(counter):
+    pts = sweep_points(counter, ["atomic", "padded"], [1, 2], sweep_param="stride_bytes", sweep_values=[8, 64, 128])
+    assert [(p.variant, p.threads) for p in pts if p.variant == "atomic"] == [("atomic", 1), ("atomic", 2)]
+    assert len([p for p in pts if p.variant == "padded"]) == 6
+    assert counter.ignored_by("atomic") == ("stride_bytes",) and counter.ignored_by("padded") == ()
+    rows = run(counter, "atomic", 1, duration=0.02, repeats=1).rows()
+    assert rows[0]["ignores"] == "stride_bytes"
+
+
+def test_every_used_by_names_real_variants():
+    from kernlab.experiments import all_experiments
+    for exp in all_experiments().values():
+        for p in exp.params:
+            assert p.used_by is None or set(p.used_by) <= set(exp.variant_names()), (exp.name, p.name)
 
 
 def test_sweep_reports_every_point_in_order(counter):

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from kernlab import plots
+from kernlab.declaration import ParamError
 from kernlab.experiments import get
 from kernlab.experiments import syscall_mix as M
 from kernlab.runner import run_trial
 from kernlab.tables import ResultTable
+from kernlab.ui import Panel
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +23,33 @@ def test_switches_pick_the_steps():
     for name, _, low, _ in M.SWITCHES:
         picked = M.choices(f"without_{name}")
         assert picked[name] == low and all(picked[o] == h for o, _, _, h in M.SWITCHES if o != name)
+
+
+def test_any_combination_of_switches_is_a_variant_with_those_steps(mix):
+    on = {"process_table", "permission"}
+    name = M.combination(on)
+    assert name == "with_process_table+permission" and M.combination(set(M.SWITCH_NAMES) - {"stats"}) == \
+        "without_stats" and M.combination(set()) == "baseline"
+    bound = mix.variant(name).op.py_func.__globals__     # made on demand, the steps bound as globals
+    for step, (switch, exp, low, high) in zip(M._STEP_NAMES, M.SWITCHES, strict=True):
+        assert bound[step] is exp.EXPERIMENT.variant(high if switch in on else low).op
+    assert bound["RCU_TABLE"] and mix.variant(name) is mix.variant(name)
+    for bad in ("with_permission+process_table", "with_nothing", "with_", "optimised"):  # one spelling each
+        with pytest.raises(ParamError, match="unknown variant"):
+            mix.variant(bad)
+    with pytest.raises(ParamError, match="unknown switch 'simd'"):
+        M.combination({"simd"})
+
+
+def test_the_panel_turns_checked_switches_into_a_variant(mix):
+    panel = Panel(mix)
+    assert list(panel.switches) == list(M.SWITCH_NAMES) and all(w.value for w in panel.switches.values())
+    panel.switches["errors"].value = False
+    assert panel.variants.value == ("baseline", "without_errors")
+    panel.switches["buffers"].value = False
+    name = "with_" + "+".join(n for n in M.SWITCH_NAMES if n not in ("errors", "buffers"))
+    assert panel.variants.value == ("baseline", name) and name in panel.status.value
+    assert panel._plan()[0] == ["baseline", name]
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,16 @@ def test_panel_run_changes_the_figures(counter):
 
 def test_panel_sweeps_a_parameter_and_reports_broken(counter):
     panel = Panel(counter, duration=0.05, repeats=1)
-    panel.variants.value = ("racy",)
+    panel.variants.value = ("racy", "padded")
     panel.threads.value = (2,)
     panel.x.value = "stride_bytes"
     panel.run()
-    assert list(panel.figure.data[0].x) == list(counter.param("stride_bytes").choices)
-    assert panel.figure.data[0].line.dash == "dash"  # broken variants are drawn dashed
+    traces = {t.name: t for t in panel.figure.data}
+    assert set(traces) == {"padded", "racy (ignores stride_bytes) (broken)"}
+    assert list(traces["padded"].x) == list(counter.param("stride_bytes").choices)
+    assert len({r["param_stride_bytes"] for r in panel.results.where(variant="racy").rows}) == 1   # run once
+    racy = traces["racy (ignores stride_bytes) (broken)"]
+    assert list(racy.x) == list(traces["padded"].x) and racy.line.dash == "dash"  # broken variants are drawn dashed
 
 
 def test_panel_stop_button(counter):
@@ -124,7 +128,7 @@ def test_every_figure_views_and_verdicts_redraw_after_a_run(counter):
     view = panel.view(lambda t: f"{len(t)} rows")
     assert view.outputs == () and panel.verdicts.value == ""
     panel.run()
-    assert view.outputs[0]["data"]["text/plain"] == "'2 rows'"
+    assert view.outputs[0]["data"]["text/plain"] == "2 rows"
     assert len(panel.latency.data) == 2 and len(panel.fairness.data) == 2
     assert panel.metric.value and len(panel.metric_figure.data) == 2
     assert "judged on this run" in panel.verdicts.value
@@ -148,7 +152,7 @@ def test_export_writes_every_figure_and_offers_downloads(counter, tmp_path):
     panel.run()
     page = panel.export("html")
     text = open(page).read()
-    assert text.count("<h2>") == len(panel.figures()) >= 3
+    assert text.count("<h2>") == len(panel.sections()) == len(panel.figures()) + 1 >= 4   # + the verdicts
     assert "download=" in panel.export_status.value and "base64," in panel.export_status.value
     panel.export("csv")
     assert [os.path.basename(p).split(".", 1)[1] for p in panel.exported] == ["csv", "csv.meta.json"]
@@ -163,3 +167,19 @@ def test_a_traced_run_adds_its_timeline():
     assert panel.error is None, panel.error
     names = {t.name for t in panel.timeline.data}   # a wait only where a thread had to wait
     assert "hold" in names and names <= {"wait", "hold"} and "timeline" in panel.figures()
+
+
+def test_views_follow_every_panel_they_watch_and_are_exported(counter, tmp_path):
+    a = Panel(counter, variants=["atomic"], threads=[1], duration=0.03, repeats=1, export_dir=str(tmp_path))
+    b = Panel(counter, variants=["padded"], threads=[1], duration=0.03, repeats=1)
+    from kernlab import joint_view
+    from kernlab.plots import throughput_figure
+    both = joint_view([a, b], lambda t: (f"{len(t)} rows", throughput_figure(t)))
+    assert both.outputs == ()
+    a.run()
+    assert both.outputs[0]["data"]["text/plain"] == "1 rows"     # text is shown as text, not as a repr
+    b.run()
+    assert both.outputs[0]["data"]["text/plain"] == "2 rows" and len(both.outputs) == 2
+    page = open(a.export("html")).read()
+    assert "<h2>view 1.1</h2><pre>2 rows</pre>" in page and "<h2>view 1.2</h2>" in page
+    assert "<h2>verdicts</h2>" in page and page.count("window.PlotlyConfig") == 1   # plotly.js embedded once

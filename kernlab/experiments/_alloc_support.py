@@ -53,7 +53,7 @@ PARAMS = (
           low=8, high=65536, log_scale=True),
     Param("thread_cache", int, 32, "capacity of each thread's cache per size class (pool)", low=2, high=1024),
     Param("aba_window", int, 64, "pauses injected into pool_shared/pool_aba's race window (liburcu-style)",
-          low=0, high=100_000, log_scale=True),
+          low=0, high=100_000, log_scale=True, used_by=("pool_shared", "pool_aba")),
 )
 
 

@@ -54,9 +54,9 @@ def shard_params():
     from ..primitives.shard_manager import ShardManager
     return (Param("shards", int, ShardManager.shards("high"), "shards of the `sharded` variant (default: "
                   "ShardManager, high-contention profile, for this machine's CPUs)", choices=SHARD_CHOICES,
-                  power_of_two=True),
+                  power_of_two=True, used_by=("sharded",)),
             Param("shard_index", str, "mask", "how `sharded` picks a shard: hash & (shards-1), or hash % shards",
-                  choices=("mask", "modulo")))
+                  choices=("mask", "modulo"), used_by=("sharded",)))
 
 
 def stall_param():

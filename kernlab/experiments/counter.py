@@ -85,7 +85,7 @@ EXPERIMENT = Experiment(
     help="T threads increment a counter as fast as they can. Exact count expected, except for `racy`.",
     params=(
         Param("stride_bytes", int, cache_line_size(), "bytes between per-thread slots in `padded`",
-              choices=(8, 16, 32, 64, 128, 256)),
+              choices=(8, 16, 32, 64, 128, 256), used_by=("padded",)),
     ),
     variants=(
         Variant("racy", op_racy, "load then store: loses updates (broken on purpose)", broken=True),

@@ -143,7 +143,7 @@ EXPERIMENT = Experiment(
     params=(
         Param("processes", int, 64, "number of processes (FD tables)", low=1, high=4096),
         Param("stripes", int, 8, "locks in the striped variant (process -> stripe by hash)",
-              low=1, high=4096, power_of_two=True),
+              low=1, high=4096, power_of_two=True, used_by=("striped",)),
         Param("key_skew", float, 0.0, "0: every process equally busy; >0: Zipf exponent, a few hot processes",
               low=0.0, high=3.0),
         Param("critical_section", int, 100, "work rounds inside the lock (see locks.work_ns_per_round)",

@@ -76,7 +76,7 @@ EXPERIMENT = Experiment(
     help="process_table's rcu read path built up piece by piece; run at one thread and compare neighbours.",
     params=(
         Param("table_size", int, 1024, "number of pids in the table", low=16, high=1_000_000, log_scale=True),
-        PT.qs_period_param(),
+        PT.qs_period_param(used_by=("quiescent",)),
     ),
     variants=(
         Variant("harness", op_harness, "the measuring loop only"),

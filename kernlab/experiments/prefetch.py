@@ -180,7 +180,7 @@ EXPERIMENT = Experiment(
               low=16, high=1 << 26, log_scale=True),
         Param("record_bytes", int, 64, "bytes per record", choices=(64, 128, 256, 512, 1024)),
         Param("prefetch_distance", int, 16, "records ahead that random_prefetch prefetches (0: none)",
-              low=0, high=64),
+              low=0, high=64, used_by=("random_prefetch",)),
         Param("seed", int, 1, "seed of the random order", low=0, high=2**31 - 1),
         Param("records_per_op", int, 1, "records one op visits (the measuring loop is paid once per op)",
               low=1, high=4096, log_scale=True),

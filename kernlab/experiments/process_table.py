@@ -236,11 +236,11 @@ def n_versions(threads: int, table_size: int) -> int:
     return int(max(3, min(2 * threads + 2, VERSION_BUDGET_BYTES // (8 * table_size))))
 
 
-def qs_period_param():
+def qs_period_param(used_by=("rcu", "rcu_refcount", "rcu_early_free")):
     return Param("qs_period", int, rcu.QS_EVERY,
                  "rcu readers announce a quiescent state once per this many operations: "
                  "longer = cheaper reads, longer grace periods (more garbage, longer writer waits)",
-                 low=1, high=1 << 16, power_of_two=True, log_scale=True)
+                 low=1, high=1 << 16, power_of_two=True, log_scale=True, used_by=used_by)
 
 
 def setup(threads, params):

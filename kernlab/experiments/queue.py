@@ -459,7 +459,7 @@ EXPERIMENT = Experiment(
         # Default 32 (~10 ns, one pop in 16): a stand-in for the preemption that exposes ABA on a
         # loaded machine, so the untagged stack is caught in a short run; 0 measures pure speed.
         Param("race_window", int, 32, "work rounds in one stack pop in 16, between reading next and the CAS",
-              low=0, high=100_000),
+              low=0, high=100_000, used_by=("treiber", "treiber_aba")),
     ),
     variants=(
         Variant("mutex_deque", op_mutex_deque, "a ring under the futex mutex (the baseline); aux: waits"),

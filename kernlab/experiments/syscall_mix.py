@@ -35,11 +35,12 @@ other threads happen to make qs_period process-table calls, and throughput colla
 """
 from __future__ import annotations
 
+import functools
 import types as pytypes
 
 import numpy as np
 
-from ..declaration import Check, Experiment, Param, Variant
+from ..declaration import Check, Experiment, Param, ParamError, Variant
 from ..jit import kernel
 from ..layout import padded_rows
 from ..primitives import rcu
@@ -110,10 +111,45 @@ def _syscall(ctl, state, tid, n):
 _STEP_NAMES = ("STEP_PROC", "STEP_FD", "STEP_PERM", "STEP_STATS", "STEP_COUNT", "STEP_BUF", "STEP_ERR")
 
 
+SWITCH_NAMES = tuple(name for name, *_ in SWITCHES)
+VARIANT_NAMES = ("baseline", "optimized", *(f"without_{name}" for name in SWITCH_NAMES))
+
+
+def combination(on) -> str:
+    """The variant name of a set of switches that are on: baseline, optimized,
+    without_<switch>, or with_<switch>+<switch>... for any other combination."""
+    unknown = set(on) - set(SWITCH_NAMES)
+    if unknown:
+        raise ParamError(f"unknown switch {sorted(unknown)[0]!r}; switches: {', '.join(SWITCH_NAMES)}")
+    on = [name for name in SWITCH_NAMES if name in set(on)]
+    if not on:
+        return "baseline"
+    if len(on) == len(SWITCH_NAMES):
+        return "optimized"
+    if len(on) == len(SWITCH_NAMES) - 1:
+        return "without_" + next(name for name in SWITCH_NAMES if name not in on)
+    return "with_" + "+".join(on)
+
+
+def switches_on(variant: str) -> set[str] | None:
+    """The switches a variant name turns on (None: not a name of this experiment)."""
+    if variant == "baseline":
+        return set()
+    if variant == "optimized":
+        return set(SWITCH_NAMES)
+    if variant.startswith("without_") and variant[8:] in SWITCH_NAMES:
+        return set(SWITCH_NAMES) - {variant[8:]}
+    if variant.startswith("with_"):
+        on = variant[5:].split("+")
+        if set(on) <= set(SWITCH_NAMES) and variant == combination(on):
+            return set(on)
+    return None
+
+
 def choices(variant: str) -> dict:
     """{switch: the step's variant} for one of this experiment's variants."""
-    off = variant == "baseline"
-    return {name: (low if off or variant == f"without_{name}" else high) for name, _, low, high in SWITCHES}
+    on = switches_on(variant)
+    return {name: (high if name in on else low) for name, _, low, high in SWITCHES}
 
 
 def _make_op(variant: str):
@@ -125,9 +161,6 @@ def _make_op(variant: str):
                               code.co_name)
     fn.__module__ = __name__
     return kernel(fn)
-
-
-VARIANT_NAMES = ("baseline", "optimized", *(f"without_{name}" for name, *_ in SWITCHES))
 
 
 def sub_params(params: dict) -> list[dict]:
@@ -184,6 +217,21 @@ def metrics(state, per_thread_ops, per_thread_aux, params):
     return out
 
 
+def _variant(name: str) -> Variant:
+    on = switches_on(name)
+    help = ("every pattern on" if name == "optimized" else
+            "every pattern off: locks, scalar scan, malloc, heap strings" if name == "baseline" else
+            f"every pattern on except {name.removeprefix('without_')}" if name.startswith("without_") else
+            "only these patterns on: " + ", ".join(n for n in SWITCH_NAMES if n in on))
+    return Variant(name, _make_op(name), help)
+
+
+@functools.cache
+def _combined(name: str) -> Variant | None:
+    """Any other combination of switches, made (and compiled) when first asked for."""
+    return _variant(name) if name not in VARIANT_NAMES and switches_on(name) is not None else None
+
+
 EXPERIMENT = Experiment(
     name="syscall_mix",
     title="The whole kernel: a mix of system calls through every pattern, one switch each",
@@ -199,12 +247,13 @@ EXPERIMENT = Experiment(
         Param("rules", int, 64, "permission rules checked on every call", low=4, high=4096, log_scale=True),
         Param("table_size", int, 1024, "processes in the process table", low=16, high=100_000, log_scale=True),
     ),
-    variants=tuple(Variant(v, _make_op(v), "every pattern on" if v == "optimized" else
-                           "every pattern off: locks, scalar scan, malloc, heap strings" if v == "baseline" else
-                           f"every pattern on except {v.removeprefix('without_')}") for v in VARIANT_NAMES),
+    variants=tuple(_variant(v) for v in VARIANT_NAMES),
     setup=setup,
     check=check,
     metrics=metrics,
     aux_name="waits_and_retries",
     default_variants=("baseline", "optimized"),
+    switches=SWITCH_NAMES,
+    combination=combination,
+    combined=_combined,
 )

@@ -59,18 +59,47 @@ def machine_of(row: dict) -> str:
     return row.get("machine") or f"{row.get('cpu_model', '?')} x{row.get('usable_cores', '?')}"
 
 
+def ignores(row: dict, x: str) -> bool:
+    """Whether the row's variant does not read the parameter on the x axis."""
+    return x != "threads" and x.removeprefix("param_") in str(row.get("ignores") or "").split(",")
+
+
 def series(table: ResultTable, x: str) -> dict:
     """{series name: {x value: [rows]}}; series are variants, split by thread count when
     x is a parameter and several thread counts were run (otherwise they would overlap),
-    and by machine when the table holds several machines' rows (never merged into one line)."""
+    by any other parameter whose value differs between rows (a results file from a sweep
+    plotted against threads), and by machine when the table holds several machines' rows
+    (never merged into one line).
+    A variant that does not read the x parameter is named so and spans every x value with
+    its one measurement (a flat line: it is not a curve against that parameter)."""
     xk = x_key(x)
     split = xk != "threads" and len(set(table.column("threads"))) > 1
     machines = len({machine_of(r) for r in table.rows}) > 1
-    out = defaultdict(lambda: defaultdict(list))
+    others = [k for k in dict.fromkeys(k for r in table.rows for k in r if k.startswith("param_"))
+              if k != xk and len({repr(r.get(k)) for r in table.rows if not ignores(r, k)}) > 1]
+    out, flat = defaultdict(lambda: defaultdict(list)), defaultdict(list)
     for row in table.rows:
-        name = row["variant"] + (f" x{row['threads']}" if split else "") + (f" @ {machine_of(row)}" if machines else "")
-        out[name][row.get(xk)].append(row)
+        name = row["variant"] + (f" x{row['threads']}" if split else "")
+        name += "".join(f" {k.removeprefix('param_')}={row.get(k)}" for k in others if not ignores(row, k))
+        name += f" @ {machine_of(row)}" if machines else ""
+        if ignores(row, xk):
+            flat[f"{name} (ignores {x_title(x)})"].append(row)
+        else:
+            out[name][row.get(xk)].append(row)
+    xs = {v for points in out.values() for v in points} or {r.get(xk) for rows in flat.values() for r in rows}
+    for name, rows in flat.items():
+        out[name] = {v: rows for v in xs}
     return out
+
+
+def by_variant(rows) -> dict:
+    """{name: rows} per variant, in name order; split by machine (``variant @ machine``)
+    when the rows come from several machines, so single-point figures never merge them."""
+    machines = len({machine_of(r) for r in rows}) > 1
+    out = defaultdict(list)
+    for r in rows:
+        out[r["variant"] + (f" @ {machine_of(r)}" if machines else "")].append(r)
+    return dict(sorted(out.items()))
 
 
 def min_max_error(samples, centres) -> dict:

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..tables import median_trial
-from ._style import base_layout, color, group, min_max_error, point_rows, point_text
+from ._style import base_layout, by_variant, color, group, min_max_error, point_rows, point_text
 
 if TYPE_CHECKING:
     from ..tables import ResultTable
@@ -23,7 +23,7 @@ def fairness_figure(table: ResultTable, threads: int | None = None, title: str |
     rows_here, picked = point_rows(table, threads, where)
     threads = picked.get("threads")
     if rows_here:
-        for i, ((name,), rows) in enumerate(sorted(group(rows_here, "variant").items())):
+        for i, (name, rows) in enumerate(by_variant(rows_here).items()):
             ops = np.array(median_trial(rows)["per_thread_ops"], dtype=float)
             share = ops / ops.sum() if ops.sum() else ops
             fig.add_trace(go.Bar(x=[f"t{j}" for j in range(len(ops))], y=share, name=name, marker_color=color(i),
@@ -83,7 +83,7 @@ def excess_figure(table: ResultTable, title: str | None = None) -> go.Figure:
     out rather than drawn as an exact zero."""
     fig = go.Figure()
     rows = [r for r in table.rows if r.get("metric_excess") is not None]
-    for i, ((variant,), vrows) in enumerate(sorted(group(rows, "variant").items())):
+    for i, (variant, vrows) in enumerate(by_variant(rows).items()):
         by_threads = sorted(group(vrows, "threads").items())
         ys = [median_trial(trials, "metric_excess")["metric_excess"] for _, trials in by_threads]
         samples = [[r["metric_excess"] for r in trials] for _, trials in by_threads]

@@ -3,10 +3,12 @@ and a Chromium, which cannot be downloaded here, so their absence is an ExportEr
 caller can answer with HTML."""
 from __future__ import annotations
 
+import html
 import os
 import shutil
 
 import plotly.graph_objects as go
+from plotly.basedatatypes import BaseFigure
 
 
 class ExportError(RuntimeError):
@@ -36,13 +38,17 @@ def export_figure(fig: go.Figure, path: str) -> str:
     return path
 
 
-def export_page(figures: dict, path: str, title: str = "kernlab") -> str:
-    """Several figures (name -> figure) in one self-contained HTML page, plotly.js embedded once."""
+def export_page(sections: dict, path: str, title: str = "kernlab") -> str:
+    """Several sections (heading -> a figure, or an HTML fragment such as a verdict) in one
+    self-contained HTML page, plotly.js embedded once."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    parts = [f"<h2>{name}</h2>" + fig.to_html(full_html=False, include_plotlyjs=(i == 0))
-             for i, (name, fig) in enumerate(figures.items())]
-    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
-    page += f"<h1>{title}</h1>" + "".join(parts) + "</body></html>"
+    parts, js = [], True
+    for name, item in sections.items():
+        if isinstance(item, BaseFigure):
+            item, js = item.to_html(full_html=False, include_plotlyjs=js), False
+        parts.append(f"<h2>{html.escape(name)}</h2>{item}")
+    page = f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>"
+    page += f"<h1>{html.escape(title)}</h1>" + "".join(parts) + "</body></html>"
     with open(path, "w", encoding="utf-8") as f:
         f.write(page)
     return path

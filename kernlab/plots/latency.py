@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import base_layout, color, group, point_rows, point_text
+from ._style import base_layout, by_variant, color, point_rows, point_text
 
 if TYPE_CHECKING:
     from ..tables import ResultTable
@@ -30,7 +30,7 @@ def _samples(rows) -> tuple[np.ndarray, np.ndarray]:
 def _by_variant(table: ResultTable, threads, where) -> tuple[dict, str]:
     rows, picked = point_rows(table, threads, where)
     out = {}
-    for (name,), vrows in sorted(group(rows, "variant").items()):
+    for name, vrows in by_variant(rows).items():
         values, tids = _samples(vrows)
         if len(values):
             out[name] = (values, tids)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import plotly.graph_objects as go
 
-from ._style import base_layout, color, group, min_max_error, series, sorted_x, x_key, x_title
+from ._style import base_layout, color, group, ignores, min_max_error, series, sorted_x, x_key, x_title
 
 if TYPE_CHECKING:
     from ..tables import ResultTable
@@ -56,10 +56,11 @@ def metric_figure(table: ResultTable, metric: str, x: str = "threads", title: st
         samples = [np.array([r[col] for r in points[v] if r.get(col) is not None], float) * scale for v in xs]
         med = [float(np.median(a)) for a in samples]
         broken = any(r.get("broken") for v in xs for r in points[v])
+        flat = any(ignores(r, x) for r in points[xs[0]])
         over = [any(r.get("oversubscribed") for r in points[v]) for v in xs]
         fig.add_trace(go.Scatter(
             x=xs, y=med, name=name + (" (broken)" if broken else ""), mode="lines+markers",
-            line={"color": color(i), "dash": "dash" if broken else "solid"},
+            line={"color": color(i), "dash": "dash" if broken else "dot" if flat else "solid"},
             marker={"symbol": ["x" if o else "circle" for o in over], "size": 9},
             error_y=min_max_error(samples, med),
             hovertemplate=f"%{{x}}: %{{y:,.4~r}} {ytitle}<extra>{name}</extra>"))

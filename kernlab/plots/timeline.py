@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..tables import ResultTable, median_trial
-from ._style import base_layout, point_rows, point_text
+from ._style import base_layout, machine_of, point_rows, point_text
 
 # kind -> (name, colour); the numbers are kernlab.harness's WAIT, HOLD, WRITE, RETRY, GRACE
 KINDS = {1: ("wait", "#c7c7c7"), 2: ("hold", "#d62728"), 3: ("write", "#ff7f0e"),
@@ -51,6 +51,10 @@ def timeline_figure(table: ResultTable, variant: str | None = None, threads: int
     fig = go.Figure()
     unit = "µs"
     chosen = [r for r in rows if r["variant"] == variant]
+    machines = list(dict.fromkeys(machine_of(r) for r in chosen))
+    if len(machines) > 1:   # one trial is drawn: name its machine rather than pick among several silently
+        chosen = [r for r in chosen if machine_of(r) == machines[0]]
+        picked["machine"] = machines[0]
     if chosen:
         row = median_trial(chosen)
         events = trace_events(row)
