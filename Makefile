@@ -19,15 +19,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Best effort: the allocators the `alloc` experiment swaps in by LD_PRELOAD (Debian/Ubuntu
-# packages), installed only where apt-get runs as root or through password-less sudo.
-# Never fails the build: without them the experiment says which package to install.
-ALLOCATOR_PKGS := libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4
+# Best effort: the allocators the `alloc` experiment swaps in by LD_PRELOAD, and liburcu
+# for the C peer of the RCU table (Debian/Ubuntu packages), installed only where apt-get
+# runs as root or through password-less sudo. Never fails the build: without them the
+# experiment and the claims report say which package to install.
+ALLOCATOR_PKGS := libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 liburcu-dev
 allocators:
 	@if ! command -v apt-get >/dev/null 2>&1 || dpkg -s $(ALLOCATOR_PKGS) >/dev/null 2>&1; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; else exit 0; fi; \
 	$$SUDO apt-get install -y -q $(ALLOCATOR_PKGS) >/dev/null 2>&1 \
-	  || echo "note: could not install $(ALLOCATOR_PKGS) (the alloc experiment's allocator swap needs them)"
+	  || echo "note: could not install $(ALLOCATOR_PKGS) (the allocator swap and the liburcu peer need them)"
 
 lab: install
 	$(BIN)/kernlab lab

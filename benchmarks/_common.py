@@ -5,34 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 from datetime import datetime, timezone
 
 import numpy as np
 
+from kernlab.cpeers import MissingPeer, build  # noqa: F401  (MissingPeer: for the scripts)
 from kernlab.machine import probe
 from kernlab.tables import atomic_write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class MissingPeer(RuntimeError):
-    """A C peer cannot be built here (no compiler or library): the message says which."""
-
-
 def build_c(name: str, libs=(), hint: str = "") -> str:
-    """Compile ``benchmarks/c/<name>.c`` with gcc -O2 into benchmarks/bin/; returns the path."""
-    exe = os.path.join(HERE, "bin", name)
-    os.makedirs(os.path.dirname(exe), exist_ok=True)
-    cmd = ["gcc", "-O2", "-pthread", os.path.join(HERE, "c", f"{name}.c"), "-o", exe, *libs]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True)
-    except FileNotFoundError:
-        raise MissingPeer("gcc is not installed: the C peer cannot be built") from None
-    if done.returncode != 0:
-        raise MissingPeer(f"building {name}.c failed{' (' + hint + ')' if hint else ''}:\n{done.stderr.strip()}")
-    return exe
+    """Compile ``kernlab/csrc/<name>.c`` with gcc -O2 into benchmarks/bin/; returns the path."""
+    return build(name, libs, hint, into=os.path.join(HERE, "bin"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -4,7 +4,7 @@ over rounds; ratios paired within a round.
 
 1 producer + 1 consumer, capacity 1024, batch 1, items/s (items consumed over the
 trial): kernlab's `spsc_cached` against its `mutex_deque` (the issue expects >= 3x) and
-against the same ring written in C with C11 atomics (benchmarks/c/spsc_ring.c: the
+against the same ring written in C with C11 atomics (kernlab/csrc/spsc_ring.c: the
 same slots, items, checksum, stamps and loop shape; the issue expects kernlab >= 0.8x
 of C). `spsc` (no cached indices) and `mpmc` run beside them for context. These are
 the issue's expectations, judged here as findings: the catalogue has no ring claim.

@@ -1,5 +1,5 @@
 """kernlab's RCU lookup against the real peer: the same table read through liburcu's QSBR
-flavour in C (benchmarks/c/rcu_table_qsbr.c), side by side, interleaved rounds.
+flavour in C (kernlab/csrc/rcu_table_qsbr.c), side by side, interleaved rounds.
 
 1. `process_table` `rcu` at 2 threads, read_ratio 0.99999, table_size 1024, quiescent
    state every QS_PERIOD lookups, vs the C reader at 2 threads (target >= 0.9x);

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .claims import Verdict, all_claims
+from .experiments import get
+from .experiments.syscall_mix import VARIANT_NAMES
 from .tables import ResultTable
 
 
@@ -29,8 +31,9 @@ class Spec:
     sweep_param: str | None = None
     values: tuple | None = None
     quick_values: tuple | None = None   # a shorter sweep for --quick
-    # a kernlab function that measures instead of a sweep (name in kernlab's public API),
-    # called with duration= and repeats=; e.g. the cost ladder's pinned rungs
+    quick_skip: bool = False            # left out of --quick (e.g. many variants, each a long compile)
+    # a kernlab command that measures instead of a sweep (``kernlab <function> --out F``),
+    # e.g. the cost ladder's pinned rungs; FUNCTIONS names the Python function behind it
     function: str | None = None
 
     def thread_counts(self, cores: int) -> list[int]:
@@ -39,7 +42,7 @@ class Spec:
 
     def command(self, cores: int, quick: bool = False) -> str:
         if self.function:
-            return f"python -c 'import kernlab; kernlab.{self.function}().save(\"claims.csv\")'"
+            return f"kernlab {self.function} --out claims.csv"
         parts = [f"kernlab sweep {self.experiment} --variants {','.join(self.variants)}",
                  f"--threads {','.join(str(t) for t in self.thread_counts(cores))}"]
         parts += [f"--param {k}={v}" for k, v in self.params.items()]
@@ -97,10 +100,17 @@ CATALOGUE = (
                    ("contention-beats-algorithm", "zero-contention-ladder", "lock-contention-scaling")),
 )
 
+FUNCTIONS = {"ladder": "measure_ladder"}   # a Spec.function's command -> kernlab's function
+
 # records of 64 bytes, up to 1 GiB: the DRAM end must be well past the last-level cache
 _RECORDS = (1 << 8, 1 << 12, 1 << 16, 1 << 20, 1 << 24)
-_MIX = Spec("syscall_mix", ("baseline", "optimized"))
-_LADDER = Spec("cost_ladder", (), function="measure_ladder")
+# The success metrics under several conditions (the verdicts name each): read shares at
+# 1 and 2 threads, a skewed key stream; and every switch's share (the report's waterfall).
+_MIX = (Spec("syscall_mix", ("baseline", "optimized"), sweep_param="read_share", values=(0.5, 0.9, 0.99),
+             quick_values=(0.9,)),
+        Spec("syscall_mix", ("baseline", "optimized"), (2,), params={"key_skew": 0.99}, quick_skip=True))
+_WATERFALL = Spec("syscall_mix", VARIANT_NAMES, (2,), quick_skip=True)
+_LADDER = Spec("cost_ladder", (), function="ladder")
 REPRODUCE: dict[str, tuple[Spec, ...]] = {
     "rcu-vs-dashmap-reads": (Spec("process_table", ("rcu", "sharded")),),
     "rcu-read-write-threshold": (Spec("process_table", ("rcu", "rwlock"), (2,), sweep_param="read_ratio",
@@ -128,10 +138,10 @@ REPRODUCE: dict[str, tuple[Spec, ...]] = {
     "jemalloc-faster": (Spec("alloc", ("malloc",), (1,), sweep_param="allocator", values=("system", "jemalloc")),),
     "inline-string-share": (Spec("small_string", ("inline",), (1,)),),
     "inline-string-speed": (Spec("small_string", ("inline", "heap"), (1,)),),
-    "syscall-throughput-30": (_MIX,),
-    "syscall-p99-20": (_MIX,),
-    "syscall-allocations-50": (_MIX,),
-    "syscall-cache-misses-25": (_MIX,),
+    "syscall-throughput-30": (*_MIX, _WATERFALL),
+    "syscall-p99-20": (*_MIX, _WATERFALL),
+    "syscall-allocations-50": _MIX,
+    "syscall-cache-misses-25": _MIX,
     "l1-hit-1ns": (_LADDER,),
     "zero-contention-ladder": (_LADDER,),
 }
@@ -208,7 +218,8 @@ def markdown_report(rows: list[AuditRow], machine: dict) -> str:
 
 def html_report(rows: list[AuditRow], machine: dict, table: ResultTable, peers: str = "") -> str:
     """A self-contained page: the claims table, one throughput figure per experiment
-    measured (plotly embedded once), the machine facts and the provenance."""
+    measured and the switches' waterfall when measured (plotly embedded once), the
+    machine facts and the provenance."""
     from .plots import throughput_figure
     colour = {"holds": "#2ca02c", "partly holds": "#ff7f0e", "does not hold": "#d62728"}
     body = []
@@ -220,10 +231,16 @@ def html_report(rows: list[AuditRow], machine: dict, table: ResultTable, peers: 
         reproduce = "<br>".join(f"<code>{html.escape(c)}</code>" for c in r.reproduce)
         body.append("<tr class='claim'>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
                     + f"<td>{verdict}</td><td>{why}</td><td>{reproduce}</td></tr>")
-    figures = []
-    for i, experiment in enumerate(dict.fromkeys(table.column("experiment"))):
-        fig = throughput_figure(table.where(experiment=experiment))
-        figures.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
+    figures = [throughput_figure(table.where(experiment=e)) for e in dict.fromkeys(table.column("experiment"))]
+    mix = table.where(experiment="syscall_mix")
+    if any(v.startswith("without_") for v in mix.column("variant")):   # the waterfall of the switches
+        from .plots import contributions_figure
+        defaults = {f"param_{k}": v for k, v in get("syscall_mix").resolve_params().items()}
+        at = ResultTable([r for r in mix.rows if r["threads"] == 2 and all(r.get(k) == v for k, v in defaults.items())],
+                         list(mix.provenance))
+        figures += [contributions_figure(at), contributions_figure(
+            at, "lat_p99_ns", scale=1.0, unit="ns (p99)", title="each switch's share of the p99 latency")]
+    figures = [fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)]
     facts = "".join(f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(str(v))}</td></tr>"
                     for k, v in machine.items())
     provenance = html.escape(str(table.provenance))
@@ -241,7 +258,6 @@ def measure(specs: list[Spec], quick: bool = False, progress: bool = True, cores
     machine cannot run (an allocator not installed, a family missing) is skipped and
     said so: returns (table, {command: reason})."""
     from .declaration import ParamError
-    from .experiments import get
     from .machine import usable_cores
     from .sweeps import sweep
     cores = cores or usable_cores()
@@ -249,10 +265,13 @@ def measure(specs: list[Spec], quick: bool = False, progress: bool = True, cores
     table, skipped = ResultTable(), {}
     for spec in specs:
         values = spec.quick_values if quick and spec.quick_values else spec.values
+        if quick and spec.quick_skip:
+            skipped[spec.command(cores, quick)] = "left out of --quick (run without --quick to measure it)"
+            continue
         try:
             if spec.function:
                 import kernlab
-                table.extend(getattr(kernlab, spec.function)(duration=duration, repeats=repeats))
+                table.extend(getattr(kernlab, FUNCTIONS[spec.function])(duration=duration, repeats=repeats))
                 continue
             table.extend(sweep(get(spec.experiment), list(spec.variants), spec.thread_counts(cores),
                                params=dict(spec.params), sweep_param=spec.sweep_param, sweep_values=values,
@@ -262,32 +281,48 @@ def measure(specs: list[Spec], quick: bool = False, progress: bool = True, cores
     return table, skipped
 
 
-# kernlab's side of the peers comparison (kernlab.peers): measured with --run beside them
-PEER_SPECS = (Spec("counter", ("atomic",)), Spec("process_table", ("rwlock",), params={"read_ratio": 0.999}),
-              Spec("queue", ("spsc_cached",), threads=(2,), params={"capacity": 1024}))
+def _peer_specs() -> tuple:
+    """kernlab's side of every peer comparison (kernlab.peers, kernlab.cpeers): the same
+    experiment, variant, threads and parameters, measured with --run beside them."""
+    from .cpeers import C_PEERS
+    from .peers import PEERS
+    specs = [Spec(exp, (variant,), only or (1, 2), params) for _, _, (exp, variant), only, params in PEERS]
+    for p in C_PEERS:   # each point once: a C peer often sits beside a point a Python peer needs too
+        if not any((s.experiment, s.variants, s.params) == (p.compares[0], (p.compares[1],), p.params)
+                   and p.threads in s.threads for s in specs):
+            specs.append(Spec(p.compares[0], (p.compares[1],), (p.threads,), p.params))
+    return tuple(specs)
 
 
-def peer_rows(table: ResultTable, python_rows: list[dict]) -> list[dict]:
-    """Each Python peer beside kernlab's median for the same experiment, variant and threads."""
+PEER_SPECS = _peer_specs()
+
+
+def peer_rows(table: ResultTable, peers: list[dict]) -> list[dict]:
+    """Each peer beside kernlab's median for the same experiment, variant, threads and
+    parameters, in the peer's metric (ops/s, or items/s for a ring)."""
     out = []
-    for p in python_rows:
-        mine = [r["ops_per_sec"] for r in table.where(experiment=p["experiment"], variant=p["variant"],
-                                                       threads=p["threads"]).rows]
+    for p in peers:
+        mine = [r.get(p["metric"]) for r in table.where(experiment=p["experiment"], variant=p["variant"],
+                                                         threads=p["threads"]).rows
+                if all(r.get(f"param_{k}") == v for k, v in p["params"].items()) and r.get(p["metric"]) is not None]
         ours = float(np.median(mine)) if mine else None
         out.append({**p, "kernlab_ops_per_sec": ours, "ratio": ours / p["ops_per_sec"] if ours else None})
     return out
 
 
-def peers_markdown(rows: list[dict], c_rows: list[dict]) -> str:
-    lines = ["", "## Peers", "", "| peer | threads | peer ops/s (median) | kernlab | kernlab ops/s | kernlab / peer |",
+def peers_markdown(rows: list[dict], c_rows: list[dict], missing: dict | None = None) -> str:
+    lines = ["", "## Peers, measured in this run", "",
+             "| peer | threads | peer per s (median) | kernlab | kernlab per s | kernlab / peer |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         ours = f"{r['kernlab_ops_per_sec']:,.0f}" if r["kernlab_ops_per_sec"] else "not measured"
-        ratio = f"{r['ratio']:.1f}x" if r["ratio"] else "-"
-        lines.append(f"| {r['peer']} | {r['threads']} | {r['ops_per_sec']:,.0f} | {r['experiment']}/{r['variant']} "
-                     f"| {ours} | {ratio} |")
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "-"
+        setting = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        lines.append(f"| {r['peer']} | {r['threads']} | {r['ops_per_sec']:,.0f} | {r['experiment']}/{r['variant']}"
+                     f"{' (' + setting + ')' if setting else ''} | {ours} | {ratio} |")
+    lines += [f"| {peer} | - | missing here: {why} | - | - | - |" for peer, why in (missing or {}).items()]
     if c_rows:
-        lines += ["", "C references, as the benchmarks recorded them (not re-measured here):", "",
+        lines += ["", "C references recorded by the benchmarks (paired rounds; data/):", "",
                   "| record | figure | median | min..max | machine | measured |", "|---|---|---|---|---|---|"]
         lines += [f"| {c['file']} | {c['figure']} | {c['median']:.3g} | {c['min']:.3g}..{c['max']:.3g} | "
                   f"{c['machine']} | {c['measured_at']} |" for c in c_rows]

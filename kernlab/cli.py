@@ -1,4 +1,5 @@
-"""The same experiments, headless: ``kernlab list | probe | run | sweep | compare | claims | asm | notebooks | lab``.
+"""The same experiments, headless: ``kernlab list | probe | run | sweep | ladder | compare | claims | asm |
+notebooks | lab``.
 
 Bad input ends with one line on stderr naming what is wrong and what is allowed, and
 exit status 2; no traceback. Ctrl-C stops every worker and exits with status 130.
@@ -102,6 +103,12 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
     s.add_argument("--no-progress", action="store_true")
 
+    ld = sub.add_parser("ladder", help="the cost ladder: an empty op, a clock read, a load, an atomic alone and "
+                        "contended on one core and across cores (pinned) into a results file")
+    ld.add_argument("--duration", type=str, default="0.2", help="seconds per trial (0, 60]")
+    ld.add_argument("--repeats", type=str, default="5", help="counted trials per rung")
+    ld.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
+
     c = sub.add_parser("compare", help="overlay results files (e.g. from several machines) as separate series")
     c.add_argument("files", nargs="+", help="results files (.csv or .json)")
     c.add_argument("--out", required=True, help="figure file: .html (always works), .png or .svg")
@@ -203,6 +210,17 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_ladder(args) -> int:
+    from .experiments.cost_ladder import measure_ladder
+    if not args.out.endswith((".csv", ".json")):
+        raise ParamError(f"--out must end in .csv or .json, got {args.out!r}")
+    table = ResultTable.load(args.out) if os.path.exists(args.out) else ResultTable()
+    table.extend(measure_ladder(duration=_duration(args.duration), repeats=_repeats(args.repeats)))
+    table.save(args.out)
+    print(f"wrote {len(table)} rows to {args.out}")
+    return 0
+
+
 def _cmd_compare(args) -> int:
     from .plots import export_figure, throughput_figure
     from .tables import combine
@@ -239,14 +257,17 @@ def _cmd_claims(args) -> int:
     table = ResultTable()
     for path in args.sources or ():
         table.extend(ResultTable.load(path))
-    python_rows = []
+    peer_rows, missing = [], {}
     if args.run:
         specs = audit.specs_for(only) + ([] if only else list(audit.PEER_SPECS))
         measured, skipped = audit.measure(specs, quick=args.quick)
         table.extend(measured)
         if not only:
+            from . import cpeers
             from .peers import python_peers
-            python_rows = python_peers([1, 2], *((0.2, 1) if args.quick else (0.5, 3)))
+            timing = (0.2, 1) if args.quick else (0.5, 3)
+            c_rows, missing = cpeers.measure(*timing)
+            peer_rows = python_peers([1, 2], *timing) + c_rows
         for command, reason in skipped.items():
             print(f"kernlab: skipped `{command}`: {reason}", file=sys.stderr)
         if args.save:
@@ -254,7 +275,7 @@ def _cmd_claims(args) -> int:
     rows = [r for r in audit.audit(table, usable_cores()) if not only or r.claim_id in only]
     machine = table.provenance[0] if table.provenance and not args.run else probe()
     from .peers import c_peers
-    peers = audit.peers_markdown(audit.peer_rows(table, python_rows), c_peers()) if not only else ""
+    peers = audit.peers_markdown(audit.peer_rows(table, peer_rows), c_peers(), missing) if not only else ""
     if args.out:
         text = audit.html_report(rows, machine, table, peers) if args.out.endswith(".html") else \
             audit.markdown_report(rows, machine) + peers
@@ -316,8 +337,8 @@ def main(argv=None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
-                "sweep": _cmd_sweep, "compare": _cmd_compare, "claims": _cmd_claims, "asm": _cmd_asm,
-                "notebooks": _cmd_notebooks,
+                "sweep": _cmd_sweep, "ladder": _cmd_ladder, "compare": _cmd_compare, "claims": _cmd_claims,
+                "asm": _cmd_asm, "notebooks": _cmd_notebooks,
                 "lab": _cmd_lab}[args.command](args)
     except (ParamError, ResultsFileError) as e:
         print(f"kernlab: error: {e}", file=sys.stderr)

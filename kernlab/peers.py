@@ -7,9 +7,9 @@ at the thread counts given, and a ``queue.Queue`` between one producer and one c
 (at 2 threads): kernlab's compiled ``counter``/``atomic``, ``process_table``/``rwlock``
 and ``queue``/``spsc_cached`` rows sit beside them in the report, so a reader sees how
 far beyond plain Python the compiled patterns are. (The GIL serializes these threads;
-that is part of what a Python user gets.) ``c_peers`` reads the C-reference figures that
-the benchmarks recorded in data/ (liburcu QSBR, a C11 SPSC ring) with their provenance:
-they are not re-measured by the audit.
+that is part of what a Python user gets.) The C peers are measured in the same run by
+``kernlab.cpeers``; ``c_peers`` adds the C-reference figures that the benchmarks
+recorded in data/ (paired rounds, with their provenance).
 """
 from __future__ import annotations
 
@@ -98,26 +98,29 @@ def python_queue(threads: int, duration: float, capacity: int = 1024) -> float:
     return rate
 
 
-PEERS = (   # name, function, kernlab (experiment, variant) beside it, thread counts it runs at (None: any)
-    ("python threading.Lock counter", python_counter, ("counter", "atomic"), None),
-    ("python dict under threading.Lock", python_table, ("process_table", "rwlock"), None),
-    ("python queue.Queue, 1 producer + 1 consumer", python_queue, ("queue", "spsc_cached"), (2,)),
+PEERS = (   # name, function, kernlab (experiment, variant) beside it, thread counts it runs at (None: any),
+            # kernlab's parameters for the same work
+    ("python threading.Lock counter", python_counter, ("counter", "atomic"), None, {}),
+    ("python dict under threading.Lock", python_table, ("process_table", "rwlock"), None, {"read_ratio": 0.999}),
+    ("python queue.Queue, 1 producer + 1 consumer", python_queue, ("queue", "spsc_cached"), (2,),
+     {"capacity": 1024, "batch": 1}),
 )
 
 
 def python_peers(thread_counts, duration: float = 0.5, repeats: int = 3) -> list[dict]:
     """Rows (peer, compares_with, threads, ops_per_sec median, min, max) measured here."""
     out = []
-    for name, fn, compares, only in PEERS:
+    for name, fn, compares, only, params in PEERS:
         for t in thread_counts if only is None else [t for t in thread_counts if t in only]:
             rates = [fn(t, duration) for _ in range(repeats)]
             out.append({"peer": name, "experiment": compares[0], "variant": compares[1], "threads": t,
+                        "params": dict(params), "metric": "ops_per_sec",
                         "ops_per_sec": float(np.median(rates)), "min": min(rates), "max": max(rates)})
     return out
 
 
 def c_peers() -> list[dict]:
-    """The C-reference figures recorded by the benchmarks in data/ (with where and when)."""
+    """The C-reference figures the benchmarks recorded in data/ (with where and when)."""
     from .workspace import reference, reference_files
     out = []
     for name in reference_files("bench-"):

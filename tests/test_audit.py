@@ -1,5 +1,7 @@
 """The claims audit: every claim mapped and reproducible, verdicts from the table given,
 reports in markdown and HTML, and `kernlab claims` from files or from a quick run."""
+import shutil
+
 import pytest
 
 import kernlab
@@ -22,9 +24,12 @@ def test_every_registered_claim_is_in_the_catalogue_with_a_way_to_reproduce_it()
 
 @pytest.mark.parametrize("claim_id", sorted(audit.REPRODUCE))
 def test_every_spec_names_real_variants_parameters_and_values(claim_id):
+    from kernlab.cli import _build_parser
     for spec in audit.REPRODUCE[claim_id]:
-        if spec.function:   # a measuring function of the public API instead of a sweep
-            assert spec.function in kernlab.__all__
+        words = spec.command(2).split()     # the reproduce command is a real kernlab command line
+        assert words[0] == "kernlab" and _build_parser().parse_args(words[1:]).command == words[1]
+        if spec.function:   # a measuring command of the CLI (a public function) instead of a sweep
+            assert audit.FUNCTIONS[spec.function] in kernlab.__all__
             continue
         exp = get(spec.experiment)
         for values in {spec.values, spec.quick_values or spec.values}:
@@ -81,8 +86,50 @@ def test_python_peers_are_measured_and_set_beside_kernlab():
     queue_rows = peers.python_peers([1, 2], duration=0.05, repeats=1)
     assert [r["threads"] for r in queue_rows if r["experiment"] == "queue"] == [2]     # 1 producer + 1 consumer
     assert all(r["ops_per_sec"] > 0 for r in queue_rows)
-    table = ResultTable([{"experiment": "counter", "variant": "atomic", "threads": 1, "ops_per_sec": 4e8}])
+    table = ResultTable([{"experiment": "counter", "variant": "atomic", "threads": 1, "ops_per_sec": 4e8},
+                         {"experiment": "process_table", "variant": "rwlock", "threads": 1, "ops_per_sec": 1e7,
+                          "param_read_ratio": 0.5}])     # another setting than the peer's: not beside it
     beside = {r["experiment"]: r for r in audit.peer_rows(table, rows)}
     assert beside["counter"]["ratio"] == pytest.approx(4e8 / beside["counter"]["ops_per_sec"])
     assert beside["process_table"]["kernlab_ops_per_sec"] is None      # not measured: said, not invented
     assert "not measured" in audit.peers_markdown(list(beside.values()), [])
+
+
+def test_c_peers_are_built_and_measured_in_the_same_run(tmp_path, monkeypatch):
+    from kernlab import cpeers
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc: the C peers are reported missing")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    exe = cpeers.build("counter_atomic")
+    assert exe.startswith(str(tmp_path)) and cpeers.build("counter_atomic") == exe     # cached by the source's hash
+    assert cpeers.run_rate(exe, [0.05]) > 0
+    liar = tmp_path / "liar"
+    liar.write_text("#!/bin/sh\necho 1000 1000 3\n")
+    liar.chmod(0o755)
+    with pytest.raises(AssertionError, match="failed 3 times"):
+        cpeers.run_rate(str(liar), [])
+    rows, missing = cpeers.measure(duration=0.05, repeats=1)
+    assert {r["peer"] for r in rows} | set(missing) == {p.peer for p in cpeers.C_PEERS}
+    assert all(r["ops_per_sec"] > 0 for r in rows) and all(missing.values())
+    specs = {(s.experiment, s.variants, tuple(sorted(s.params.items()))): s.threads for s in audit.PEER_SPECS}
+    for p in cpeers.C_PEERS:       # kernlab measures the very point each C peer sits beside
+        assert p.threads in specs[(p.compares[0], (p.compares[1],), tuple(sorted(p.params.items())))]
+    with pytest.raises(cpeers.MissingPeer, match="building"):
+        cpeers.build("counter_atomic", ["-lno-such-library-here"])
+
+
+def test_the_html_report_draws_the_switch_waterfall_when_every_switch_was_measured(claim_row):
+    from kernlab.experiments import get
+    defaults = get("syscall_mix").resolve_params()
+    rates = {"baseline": 1e6, "optimized": 2e6, "without_errors": 1.5e6}
+    rows = [{**claim_row("syscall_mix", v, 2, rate, **defaults), "lat_p99_ns": 1e9 / rate} for v, rate in rates.items()]
+    page = audit.html_report(audit.audit(ResultTable(rows), 2), MACHINE, ResultTable(rows))
+    assert page.count('"type":"waterfall"') == 2     # throughput and p99
+    without = ResultTable([r for r in rows if r["variant"] != "without_errors"])
+    assert '"type":"waterfall"' not in audit.html_report(audit.audit(without, 2), MACHINE, without)
+
+
+def test_quick_leaves_out_what_it_cannot_afford_and_says_so():
+    table, skipped = audit.measure([audit.Spec("counter", ("atomic",), (1,), quick_skip=True)], quick=True,
+                                   progress=False, cores=2)
+    assert not table.rows and list(skipped.values()) == ["left out of --quick (run without --quick to measure it)"]

@@ -62,6 +62,8 @@ def test_run_human_summary_and_broken_variant_exit_code(tmp_path):
     (["sweep", "counter", "--variants", "atomic,nope", "--out", "x.csv"], ["variant", "nope"]),
     (["sweep", "counter", "--out", "x.txt"], ["--out", ".csv"]),
     (["sweep", "counter", "--values", "8", "--out", "x.csv"], ["--sweep-param"]),
+    (["ladder", "--out", "x.txt"], ["--out", ".csv"]),
+    (["ladder", "--out", "x.csv", "--repeats", "0"], ["--repeats"]),
     (["bogus"], ["bogus"]),
 ])
 def test_bad_input_is_one_clear_line(args, names, tmp_path):
@@ -182,3 +184,12 @@ def test_compare_overlays_files_from_two_machines_as_separate_series(tmp_path, c
     assert "atomic @ small x2 @a" in text and "atomic @ big x16 @b" in text
     assert main(["compare", str(tmp_path / "a.csv"), "--out", str(tmp_path / "f.txt")]) == 2
     assert "--out must end in .html" in capsys.readouterr().err
+
+
+def test_ladder_writes_the_cost_ladder_rungs(tmp_path, capsys):
+    from kernlab.cli import main
+    from kernlab.tables import ResultTable
+    out = tmp_path / "ladder.csv"
+    assert main(["ladder", "--duration", "0.02", "--repeats", "1", "--out", str(out)]) == 0
+    rungs = {r["rung"] for r in ResultTable.load(str(out)).rows}
+    assert {"empty", "clock_read", "local_load", "uncontended_atomic", "contended_atomic_same_core"} <= rungs

@@ -54,6 +54,25 @@ def test_the_check_fails_on_a_wrong_recorded_rule(exp):
     assert not exp.check(state, np.array([1]), params).passed
 
 
+def test_every_decision_is_checked_not_a_sample(exp):
+    from kernlab.experiments import _rule_tables as T
+    params = exp.resolve_params({"rules": 1024, "match_at": "none"})     # the Python oracle samples ~60 here
+    state = exp.setup(2, params)
+    aos, requests = state[PC.AOS], state[PC.REQS]
+    everything = np.arange(len(requests))
+    right = T.reference_first_matches(aos, requests, everything)
+    rules = [tuple(r) for r in aos.tolist()]
+    assert all(T.reference_first_match(rules, tuple(requests[q].tolist())) == right[q]   # the two oracles agree
+               for q in everything[::37])
+    state[PC.DECISIONS][:] = right
+    assert exp.check(state, np.array([1, 1]), params).passed
+    for tid, q in ((0, 0), (1, len(requests) - 1), (1, len(requests) // 2 + 1)):   # one wrong decision anywhere
+        state[PC.DECISIONS][tid, q] = right[q] + 1
+        result = exp.check(state, np.array([1, 1]), params)
+        assert not result.passed and "1 decisions differ" in result.detail and f"request {q}:" in result.detail
+        state[PC.DECISIONS][tid, q] = right[q]
+
+
 def test_rules_examined_per_check(exp):
     """A full scan (no rule matches) examines every rule; simd whole blocks; indexed only
     the rules listed under the request's (subject, kind, action)."""

@@ -1,0 +1,1 @@
+"""C sources of the peers (kernlab.cpeers builds and runs them; the benchmarks too)."""
