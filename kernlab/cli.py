@@ -11,64 +11,14 @@ import json
 import os
 import sys
 
+from .arguments import duration_value, int_list, parse_kv, pin_value, repeats_value, results_file
 from .declaration import ParamError
-from .runner import MAX_DURATION_S
 from .tables import ResultsFileError, ResultTable
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not argparse's usage block
         raise ParamError(message)
-
-
-def _parse_kv(items) -> dict:
-    params = {}
-    for item in items or []:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ParamError(f"--param expects NAME=VALUE, got {item!r}")
-        params[name.strip()] = value.strip()
-    return params
-
-
-def _int_list(text, what) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ParamError(f"{what} must be a comma-separated list of integers, got {text!r}") from None
-    if not values or any(v < 1 or v > 1024 for v in values):
-        raise ParamError(f"{what} must be integers in [1, 1024], got {text!r}")
-    return values
-
-
-def _pin(text):
-    """``--pin`` value: a policy name, or a comma-separated list of CPU ids."""
-    if text in ("none", "compact", "scattered"):
-        return text
-    try:
-        return [int(x) for x in text.split(",") if x.strip()] or None
-    except ValueError:
-        raise ParamError(f"--pin must be none, compact, scattered or CPU ids like 0,3, got {text!r}") from None
-
-
-def _duration(text) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (0 < value <= MAX_DURATION_S):
-        raise ParamError(f"--duration must be a number of seconds in (0, {MAX_DURATION_S:g}], got {text!r}")
-    return value
-
-
-def _repeats(text) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 1000:
-        raise ParamError(f"--repeats must be an integer in [1, 1000], got {text!r}")
-    return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -103,8 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
     s.add_argument("--no-progress", action="store_true")
 
-    ld = sub.add_parser("ladder", help="the cost ladder: an empty op, a clock read, a load, an atomic alone and "
-                        "contended on one core and across cores (pinned) into a results file")
+    ld = sub.add_parser("ladder", help="the cost ladder (an empty op, a clock read, a load, an atomic alone and "
+                        "contended, pinned) into a results file")
     ld.add_argument("--duration", type=str, default="0.2", help="seconds per trial (0, 60]")
     ld.add_argument("--repeats", type=str, default="5", help="counted trials per rung")
     ld.add_argument("--out", required=True, help="results file (.csv or .json); appended to if it exists")
@@ -166,16 +116,16 @@ def _cmd_run(args) -> int:
     from .experiments import get
     from .runner import run
     exp = get(args.experiment)
-    threads = _int_list(args.threads, "--threads")
+    threads = int_list(args.threads, "--threads")
     if len(threads) != 1:
         raise ParamError(f"--threads for run takes one integer, got {args.threads!r} (use sweep for several)")
     variant = args.variant or (exp.default_variants[0] if len(exp.default_variants) == 1 else None)
     if variant is None:
         raise ParamError(f"--variant is required for {exp.name}; one of {', '.join(exp.variant_names())}")
     exp.variant(variant)
-    params = exp.resolve_params(_parse_kv(args.param))
-    result = run(exp, variant, threads[0], duration=_duration(args.duration),
-                 repeats=_repeats(args.repeats), params=params, pin=_pin(args.pin))
+    params = exp.resolve_params(parse_kv(args.param))
+    result = run(exp, variant, threads[0], duration=duration_value(args.duration),
+                 repeats=repeats_value(args.repeats), params=params, pin=pin_value(args.pin))
     if args.out:
         _append(args.out, result)
     if args.json:
@@ -185,10 +135,12 @@ def _cmd_run(args) -> int:
     return 0 if result.check.passed or result.broken else 1
 
 
-def _append(path, result):
+def _append(path, measured) -> ResultTable:
+    """Add a run's (or a table's) rows to the results file at ``path``, creating it."""
     table = ResultTable.load(path) if os.path.exists(path) else ResultTable()
-    table.add(result)
+    table.extend(measured) if isinstance(measured, ResultTable) else table.add(measured)
     table.save(path)
+    return table
 
 
 def _cmd_sweep(args) -> int:
@@ -200,24 +152,19 @@ def _cmd_sweep(args) -> int:
     values = [v.strip() for v in args.values.split(",")] if args.values else None
     if values is not None and not args.sweep_param:
         raise ParamError("--values needs --sweep-param NAME")
-    if not args.out.endswith((".csv", ".json")):
-        raise ParamError(f"--out must end in .csv or .json, got {args.out!r}")
-    table = sweep(exp, variants, _int_list(args.threads, "--threads"), params=_parse_kv(args.param),
-                  sweep_param=args.sweep_param, sweep_values=values, duration=_duration(args.duration),
-                  repeats=_repeats(args.repeats), out=args.out, progress=not args.no_progress,
-                  pin=_pin(args.pin))
+    table = sweep(exp, variants, int_list(args.threads, "--threads"), params=parse_kv(args.param),
+                  sweep_param=args.sweep_param, sweep_values=values, duration=duration_value(args.duration),
+                  repeats=repeats_value(args.repeats), out=results_file(args.out), progress=not args.no_progress,
+                  pin=pin_value(args.pin))
     print(f"wrote {len(table)} rows to {args.out}")
     return 0
 
 
 def _cmd_ladder(args) -> int:
     from .experiments.cost_ladder import measure_ladder
-    if not args.out.endswith((".csv", ".json")):
-        raise ParamError(f"--out must end in .csv or .json, got {args.out!r}")
-    table = ResultTable.load(args.out) if os.path.exists(args.out) else ResultTable()
-    table.extend(measure_ladder(duration=_duration(args.duration), repeats=_repeats(args.repeats)))
-    table.save(args.out)
-    print(f"wrote {len(table)} rows to {args.out}")
+    path = results_file(args.out)
+    table = _append(path, measure_ladder(duration=duration_value(args.duration), repeats=repeats_value(args.repeats)))
+    print(f"wrote {len(table)} rows to {path}")
     return 0
 
 
@@ -295,7 +242,7 @@ def _cmd_asm(args) -> int:
     from .experiments import get
     exp = get(args.experiment)
     exp.variant(args.variant)
-    params = exp.resolve_params(_parse_kv(args.param))
+    params = exp.resolve_params(parse_kv(args.param))
     listing = codeview.op_function(codeview.op_code(exp.name, args.variant, "llvm" if args.llvm else "asm", params))
     print(codeview.marked(listing))
     if not args.llvm:
@@ -336,9 +283,8 @@ def _cmd_lab(args) -> int:
 def main(argv=None) -> int:
     try:
         args = _build_parser().parse_args(argv)
-        return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run,
-                "sweep": _cmd_sweep, "ladder": _cmd_ladder, "compare": _cmd_compare, "claims": _cmd_claims,
-                "asm": _cmd_asm, "notebooks": _cmd_notebooks,
+        return {"list": _cmd_list, "probe": _cmd_probe, "run": _cmd_run, "sweep": _cmd_sweep, "ladder": _cmd_ladder,
+                "compare": _cmd_compare, "claims": _cmd_claims, "asm": _cmd_asm, "notebooks": _cmd_notebooks,
                 "lab": _cmd_lab}[args.command](args)
     except (ParamError, ResultsFileError) as e:
         print(f"kernlab: error: {e}", file=sys.stderr)

@@ -45,8 +45,9 @@ CONTROL_FIELDS = 7
 TRACE_BASE = CONTROL_FIELDS * pad_words()   # where the per-thread trace regions begin
 TRACE_HEADER = pad_words()                  # a region's count, alone on its line pair
 # What a trace event records (its ``kind``): intervals, or instants where begin == end.
-WAIT, HOLD, WRITE, RETRY, GRACE = 1, 2, 3, 4, 5
-TRACE_KINDS = {WAIT: "wait", HOLD: "hold", WRITE: "write", RETRY: "retry", GRACE: "grace period"}
+WAIT, HOLD, WRITE, RETRY, GRACE, ADVANCE = 1, 2, 3, 4, 5, 6
+TRACE_KINDS = {WAIT: "wait", HOLD: "hold", WRITE: "write", RETRY: "retry", GRACE: "grace period",
+               ADVANCE: "epoch advance"}
 
 BACKOFF_LIMIT = 6   # at most 2**6 = 64 pauses (~1-2 us): stops a stampede, short next to a handoff
 

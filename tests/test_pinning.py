@@ -107,7 +107,7 @@ def test_cli_pin_option():
     assert out.returncode == 0, out.stderr
     j = json.loads(out.stdout)
     assert j["pin"] == "cpus" and j["cpus"] == [CPUS[0], CPUS[-1]] and j["metrics"]["handoff_ns"] > 0
-    parse = lambda *more: cli._pin(cli._build_parser().parse_args(["run", "counter", *more]).pin)
+    parse = lambda *more: cli.pin_value(cli._build_parser().parse_args(["run", "counter", *more]).pin)
     assert parse("--pin") == "compact" and parse() == "none" and parse("--pin", "scattered") == "scattered"
     assert parse("--pin", "3,1") == [3, 1]
     bad = _cli("run", "counter", "--variant", "atomic", "--pin", "sideways")

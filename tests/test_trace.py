@@ -45,6 +45,7 @@ def traced():
     t.add(run(get("stats_snapshot"), "seqlock", 2, duration=0.1, repeats=1, trace=500,
               params={"read_ratio": 0.5}))
     t.add(run(get("process_table"), "rcu", 2, duration=0.1, repeats=1, trace=500, params={"read_ratio": 0.9}))
+    t.add(run(get("fd_table"), "epoch", 2, duration=0.1, repeats=1, trace=2000, params={"read_ratio": 0.5}))
     return t
 
 
@@ -70,6 +71,18 @@ def test_seqlock_and_rcu_traces_show_writer_windows(traced):
         events = plots.timeline.trace_events(traced.where(experiment=experiment).rows[0])
         assert (events[:, 1] == H.WRITE).any(), experiment
     assert "x2:" in plots.timeline_lines(traced)
+
+
+def test_an_epoch_trace_shows_writes_and_each_epoch_advance_once(traced):
+    row = traced.where(experiment="fd_table").rows[0]
+    events = plots.timeline.trace_events(row)
+    advances = events[events[:, 1] == H.ADVANCE]
+    assert (events[:, 1] == H.WRITE).any() and len(advances)
+    assert (advances[:, 2] == advances[:, 3]).all()     # an instant
+    # every advance is one successful CAS of the global epoch: never more in the trace than
+    # the run counted (the trace may have stopped recording before the run ended)
+    assert len(advances) <= row["metric_epoch_advances"]
+    assert "epoch advance" in {t.name for t in plots.timeline_figure(traced.where(experiment="fd_table")).data}
 
 
 def test_untraced_runs_carry_no_events_and_a_bad_trace_is_refused(counter):

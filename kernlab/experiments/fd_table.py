@@ -46,7 +46,7 @@ import numpy as np
 from .. import atomics as A
 from ..claims import Claim, Verdict
 from ..declaration import Experiment, Param, Variant
-from ..harness import stopping
+from ..harness import WRITE, stopping, trace_clock, trace_event
 from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, padded_slots
 from ..primitives import epoch as E
@@ -139,6 +139,7 @@ def _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied
     """Lock-free close/open of ``key`` by CAS on its slot; a closed record is retired
     (``early``: freed at once, broken on purpose). Returns CAS retries (+ limbo waits),
     or -1 if the run stopped."""
+    began = trace_clock(ctl)
     E.pin(meta, local, tid)          # we read the record we may unlink: it must not be freed under us
     fresh = np.int64(-1)             # a record we allocated and have not published
     unlinked = np.int64(-1)
@@ -179,6 +180,7 @@ def _epoch_toggle(ctl, meta, local, limbo, records, free, slots, errors, applied
         unlinked = -1
     E.unpin(local, tid)              # before retire: retire may wait for the epoch, and a
     #                                  writer pinned while waiting would hold the epoch back itself
+    trace_event(ctl, tid, WRITE, began, trace_clock(ctl))   # trace mode: the unlink or publish
     A.fetch_add_relaxed(applied, key, 1)   # relaxed: a count, read after join
     if fresh >= 0:                   # allocated for an open that another thread did first
         E.free_unpublished(records, free, fresh, ctl)

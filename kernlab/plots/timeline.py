@@ -17,7 +17,7 @@ from ._style import base_layout, machine_of, point_rows, point_text
 
 # kind -> (name, colour); the numbers are kernlab.harness's WAIT, HOLD, WRITE, RETRY, GRACE
 KINDS = {1: ("wait", "#c7c7c7"), 2: ("hold", "#d62728"), 3: ("write", "#ff7f0e"),
-         4: ("read retried", "#9467bd"), 5: ("grace-period wait", "#2ca02c")}
+         4: ("read retried", "#9467bd"), 5: ("grace-period wait", "#2ca02c"), 6: ("epoch advance", "#1f77b4")}
 
 
 def traced_rows(table: ResultTable) -> list:

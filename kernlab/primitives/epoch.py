@@ -62,7 +62,7 @@ References
 import numpy as np
 
 from .. import atomics as A
-from ..harness import backoff, should_abandon
+from ..harness import ADVANCE, GRACE, backoff, should_abandon, trace_clock, trace_event
 from ..jit import inline_kernel, kernel
 from ..layout import aligned_zeros, field_offsets, padded_fields, padded_slots
 from .freelist import LOCK as FREE_LOCK
@@ -106,7 +106,7 @@ def unpin(local, tid):
 
 
 @kernel
-def try_advance(meta, local, threads):
+def try_advance(meta, local, threads, ctl, tid):
     """Advance the global epoch if every pinned thread is in it; returns the epoch."""
     # relaxed: ordered by the fence below (crossbeam's try_advance).
     e = A.load_relaxed(meta, GLOBAL)
@@ -120,6 +120,8 @@ def try_advance(meta, local, threads):
     # release: pairs with the collector's fence_seq_cst + load of GLOBAL in retire/collect.
     if A.cas_release(meta, GLOBAL, e, e + 1):
         A.fetch_add_relaxed(meta, ADVANCES, 1)   # relaxed: a statistic
+        now = trace_clock(ctl)
+        trace_event(ctl, tid, ADVANCE, now, now)   # trace mode: this thread advanced the epoch (an instant)
         return e + 1
     # acquire: the collector frees on the epoch returned here; pairs with the winning
     # advancer's cas_release, whose fence_acquire followed its scan of the pins (a relaxed
@@ -130,7 +132,7 @@ def try_advance(meta, local, threads):
 @kernel
 def collect(meta, local, limbo, records, free, tid, threads, ctl):
     """Free thread tid's limbo records whose epoch has expired; returns how many."""
-    g = try_advance(meta, local, threads)
+    g = try_advance(meta, local, threads, ctl, tid)
     cap = limbo.shape[1]
     n = 0
     # limbo ends are owner-only: relaxed loads and stores (atomic only so a sampler may read).
@@ -187,7 +189,9 @@ def retire(meta, local, limbo, records, free, tid, threads, r, ctl):
             A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)
             return -1
     if waited_from != 0:
-        A.fetch_add_relaxed(meta, WAIT_NS, A.now_ns() - waited_from)   # relaxed: a statistic
+        waited_to = A.now_ns()
+        A.fetch_add_relaxed(meta, WAIT_NS, waited_to - waited_from)   # relaxed: a statistic
+        trace_event(ctl, tid, GRACE, waited_from, waited_to)   # trace mode: waited for the epoch to move on
     A.fence_seq_cst()   # the unlink before the epoch read (see module docstring)
     e = A.load_relaxed(meta, GLOBAL)
     tail = A.load_relaxed(local, (tid, LIMBO_TAIL))
