@@ -17,11 +17,12 @@ read it, through the helpers below:
 
 Trace mode. A timeline ("who held the lock, when did the writer run") needs timestamps
 that sampling does not give. With tracing on, the control block carries, after its
-fields, one region per thread: a count, then up to ``capacity`` events of three words;
-each thread writes only its own region (plain stores: the runner reads them after the
-join, which orders them) and stops recording when it is full, so the trace is the
-first ``capacity`` events that begin after ``TRACE_FROM`` (the runner sets it a little
-after START, so that threads still starting up do not fill the trace). Cost: off, one load of a read-only word per
+fields, one region per thread: a count, then a ring of ``capacity`` events of three
+words; each thread writes only its own region (plain stores: the runner reads them after
+the join, which orders them) and overwrites its oldest event when the ring is full, so
+the trace is each thread's last ``capacity`` events of those that begin after
+``TRACE_FROM`` (the runner sets it a little after START: threads still starting up are
+not traced). Cost: off, one load of a read-only word per
 traced op; on, one clock read per timestamp (``machine.timer_overhead_ns``), which
 stretches short critical sections: timelines show order and overlap, not exact speed.
 
@@ -57,7 +58,7 @@ def control_block(*, started: bool = False, stopped: bool = False, deadline_s: f
     """A fresh control block. Tests call primitives with one: ``control_block()`` lets
     spin loops run (until ``deadline_s`` from now); ``control_block(stopped=True)``
     makes every wait give up at once. ``sample_every`` 0 turns latency sampling off;
-    ``trace_capacity`` > 0 records up to that many events for each of ``threads``."""
+    ``trace_capacity`` > 0 keeps the last that many events of each of ``threads``."""
     ctl = aligned_zeros(TRACE_BASE + threads * trace_region(trace_capacity) * (trace_capacity > 0),
                         align=pad_words() * 8)
     ctl[TRACE_CAPACITY] = trace_capacity if threads else 0
@@ -110,27 +111,31 @@ def trace_clock(ctl):
 
 @inline_kernel
 def trace_event(ctl, tid, kind, begin, end):
-    """Record one event of thread ``tid`` if tracing is on and its region has room."""
+    """Record one event of thread ``tid`` in its ring (over its oldest event when the ring
+    is full) if tracing is on."""
     capacity = ctl[TRACE_CAPACITY]
     # plain load of TRACE_FROM: written before START (the runner skips the start-up)
     if capacity != 0 and begin >= ctl[TRACE_FROM]:
         base = TRACE_BASE + tid * trace_region(capacity)
-        count = ctl[base]
-        if count < capacity:
-            at = base + TRACE_HEADER + 3 * count
-            ctl[at] = kind
-            ctl[at + 1] = begin
-            ctl[at + 2] = end
-            ctl[base] = count + 1
+        count = ctl[base]     # events ever recorded: the next slot is count mod capacity
+        at = base + TRACE_HEADER + 3 * (count % capacity)
+        ctl[at] = kind
+        ctl[at + 1] = begin
+        ctl[at + 2] = end
+        ctl[base] = count + 1
 
 
 def trace_events(ctl: np.ndarray, threads: int) -> np.ndarray:
-    """The recorded events as rows (thread, kind, begin_ns, end_ns), in each thread's order."""
+    """The kept events as rows (thread, kind, begin_ns, end_ns), oldest first within each
+    thread (a ring that wrapped starts at its oldest slot)."""
     capacity = int(ctl[TRACE_CAPACITY])
     rows = []
     for tid in range(threads if capacity else 0):
         base = TRACE_BASE + tid * trace_region(capacity)
         count = int(ctl[base])
-        events = ctl[base + TRACE_HEADER: base + TRACE_HEADER + 3 * count].reshape(count, 3)
-        rows.append(np.column_stack([np.full(count, tid, np.int64), events]))
+        kept = min(count, capacity)
+        events = ctl[base + TRACE_HEADER: base + TRACE_HEADER + 3 * kept].reshape(kept, 3)
+        if count > capacity:
+            events = np.roll(events, -(count % capacity), axis=0)
+        rows.append(np.column_stack([np.full(kept, tid, np.int64), events]))
     return np.concatenate(rows) if rows else np.zeros((0, 4), np.int64)

@@ -190,7 +190,7 @@ def run(exp: Experiment, variant: str, threads: int, duration: float = 1.0, repe
         params: dict | None = None, warmup: float = 0.1, sample_every: int | None = None,
         pin=False, cancel: threading.Event | None = None, trace: int = 0) -> RunResult:
     """Warm up, then ``repeats`` counted trials. ``sample_every`` None picks it from the
-    warm-up; 0 turns latency sampling off. ``trace`` > 0 records up to that many events
+    warm-up; 0 turns latency sampling off. ``trace`` > 0 keeps the last that many events
     per thread in every counted trial (see harness: trace mode)."""
     _validate_run_args(threads, duration, repeats)
     if not isinstance(trace, (int, np.integer)) or isinstance(trace, bool) or not 0 <= trace <= MAX_TRACE_EVENTS:

@@ -94,7 +94,7 @@ class Panel:
                               tooltip="none: the OS places threads; compact: neighbouring CPUs (SMT siblings "
                                       "first); scattered: one core each, across packages")
         self.trace = W.Checkbox(value=False, indent=False, description="trace a timeline",
-                                tooltip=f"record each thread's first {TRACE_EVENTS:,} events (lock waits and holds, "
+                                tooltip=f"keep each thread's last {TRACE_EVENTS:,} events (lock waits and holds, "
                                         "writer windows, retries); costs a clock read per event")
         self.switches = {name: W.Checkbox(value=True, indent=False, description=name,
                                           tooltip=f"{name}: the optimised pattern (on) or the baseline's (off)")

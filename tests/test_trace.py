@@ -10,13 +10,15 @@ from kernlab.runner import run
 from kernlab.tables import ResultTable
 
 
-def test_events_go_to_their_own_thread_until_its_list_is_full():
+def test_each_thread_keeps_its_last_events_in_its_own_ring_oldest_first():
     ctl = H.control_block(trace_capacity=3, threads=2)
-    for i in range(5):
+    for i in range(5):                  # the ring wraps: the first two are overwritten
         H.trace_event(ctl, 1, H.HOLD, 10 + i, 20 + i)
     H.trace_event(ctl, 0, H.WAIT, 1, 2)
     events = H.trace_events(ctl, 2)
-    assert events.tolist() == [[0, H.WAIT, 1, 2], [1, H.HOLD, 10, 20], [1, H.HOLD, 11, 21], [1, H.HOLD, 12, 22]]
+    assert events.tolist() == [[0, H.WAIT, 1, 2], [1, H.HOLD, 12, 22], [1, H.HOLD, 13, 23], [1, H.HOLD, 14, 24]]
+    H.trace_event(ctl, 1, H.HOLD, 15, 25)
+    assert H.trace_events(ctl, 2)[1:, 2].tolist() == [13, 14, 15]
 
 
 def test_tracing_is_off_by_default_and_skips_events_before_its_start():
@@ -98,9 +100,10 @@ def test_the_timeline_shows_the_window_every_thread_recorded_and_clips_long_wait
            "trace_begin_ns": [0, 1000, 500, 90_000], "trace_end_ns": [1000, 2000, 90_000, 91_000]}
     fig = plots.timeline_figure(ResultTable([row]))
     events = plots.timeline.trace_events(row)
-    assert plots.timeline.common_window(events) == (0, 2000)
-    assert plots.timeline.common_window(events, capacity=2) == (0, 2000)    # both lists full
-    assert plots.timeline.common_window(events, capacity=3) == (0, 91_000)  # none full: all recorded
+    assert plots.timeline.common_window(events) == (500, 91_000)
+    assert plots.timeline.common_window(events, capacity=2) == (500, 91_000)  # both rings wrapped: thread 1
+    #                                                                          lost what came before 500
+    assert plots.timeline.common_window(events, capacity=3) == (0, 91_000)    # none wrapped: all kept
     wait = next(t for t in fig.data if t.name == "wait")
-    assert np.nanmax(np.array(wait.x, float)) == pytest.approx(2.0)  # thread 1's long wait, clipped at 2 µs
+    assert np.nanmin(np.array(wait.x, float)) == pytest.approx(0.0)  # thread 0's wait, clipped at the window's start
     assert list(fig.layout.yaxis.ticktext) == ["t0", "t1"]

@@ -1,11 +1,12 @@
 """What the threads did over time: a Gantt chart of one traced trial (``trace=N`` in a
-run records each thread's first N events: lock waits and holds, writer windows, reads
-that had to retry, waits for a grace period; see ``kernlab.harness``, trace mode).
+run keeps each thread's last N events in a ring: lock waits and holds, writer windows,
+reads that had to retry, waits for a grace period, epoch advances; see
+``kernlab.harness``, trace mode).
 
-The chart shows the span in which *every* thread was still recording: each keeps only its
-first N events, so a busy thread's list fills and ends sooner, and later events of the
-others would look like that thread had stopped working. (A thread whose list never
-filled recorded everything and limits nothing.)
+The chart shows the span in which *every* thread's events were kept: a busy thread's
+ring wraps and loses its older events sooner, and earlier events of the others would
+look like that thread had not been working yet. (A thread whose ring never wrapped kept
+everything and limits nothing.)
 """
 from __future__ import annotations
 
@@ -31,14 +32,14 @@ def trace_events(row: dict) -> np.ndarray:
 
 
 def common_window(events: np.ndarray, capacity: int = 0) -> tuple[int, int]:
-    """From the first event to the earliest last event of a thread whose list filled
-    (``capacity`` events; 0: treat every thread as full)."""
+    """From the latest first kept event of a thread whose ring wrapped (``capacity``
+    events kept; 0: treat every thread as wrapped) to the last event."""
     if not len(events):
         return 0, 0
     threads, counts = np.unique(events[:, 0], return_counts=True)
     full = [t for t, c in zip(threads, counts, strict=True) if not capacity or c >= capacity]
-    last = min((events[events[:, 0] == t, 3].max() for t in full), default=events[:, 3].max())
-    return int(events[:, 2].min()), int(last)
+    first = max((events[events[:, 0] == t, 2].min() for t in full), default=events[:, 2].min())
+    return int(first), int(events[:, 3].max())
 
 
 def timeline_figure(table: ResultTable, variant: str | None = None, threads: int | None = None,
