@@ -100,6 +100,8 @@ def _cmd_list(args) -> int:
         print("  variants:")
         for v in exp.variants:
             print(f"    {v.name:<12} {v.help}{'  [BROKEN on purpose]' if v.broken else ''}")
+        if exp.switches:
+            print(f"    and any other mix: with_<switch>+<switch>... (switches: {', '.join(exp.switches)})")
         print("  parameters:")
         for prm in exp.params:
             print(f"    {prm.name:<12} {prm.help}; {prm.allowed()}; default {prm.default}")

@@ -67,22 +67,20 @@ class CPeer:
     metric: str = "ops_per_sec"                     # the kernlab column to compare with
     libs: tuple = ()
     hint: str = ""
+    argv: tuple = ("{duration}",)                   # its command line, filled from threads, duration, params
 
     def args(self, duration: float) -> list:
-        if self.source == "rcu_table_qsbr":
-            return [self.threads, duration, self.params["table_size"], self.params["qs_period"], "rcu"]
-        if self.source == "spsc_ring":
-            return [duration, self.params["capacity"]]
-        return [duration]
+        return [a.format(threads=self.threads, duration=duration, **self.params) for a in self.argv]
 
 
 C_PEERS = (
     CPeer("C11 atomic counter, gcc -O2", "counter_atomic", ("counter", "atomic"), 1),
     CPeer("liburcu QSBR record table, gcc -O2", "rcu_table_qsbr", ("process_table", "rcu"), 2,
           {"read_ratio": 0.99999, "table_size": 1024, "qs_period": 1024}, libs=("-lurcu-qsbr",),
-          hint="is liburcu-dev installed? apt-get install liburcu-dev"),
+          hint="is liburcu-dev installed? apt-get install liburcu-dev",
+          argv=("{threads}", "{duration}", "{table_size}", "{qs_period}", "rcu")),
     CPeer("C11 SPSC ring, gcc -O2 (items/s)", "spsc_ring", ("queue", "spsc_cached"), 2,
-          {"capacity": 1024, "batch": 1}, metric="metric_items_per_sec"),
+          {"capacity": 1024, "batch": 1}, metric="metric_items_per_sec", argv=("{duration}", "{capacity}")),
 )
 
 

@@ -34,7 +34,10 @@ class View:
         results = self.results()
         if not results.rows:
             return ()
-        shown = self.fn(results)
+        try:
+            shown = self.fn(results)
+        except Exception as e:   # a cell's function meeting results it did not expect: say so, keep the panel
+            return (f"this view could not be drawn from these results: {type(e).__name__}: {e}",)
         return shown if isinstance(shown, tuple) else (shown,)
 
     def draw(self) -> None:

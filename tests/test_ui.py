@@ -183,3 +183,12 @@ def test_views_follow_every_panel_they_watch_and_are_exported(counter, tmp_path)
     page = open(a.export("html")).read()
     assert "<h2>view 1.1</h2><pre>2 rows</pre>" in page and "<h2>view 1.2</h2>" in page
     assert "<h2>verdicts</h2>" in page and page.count("window.PlotlyConfig") == 1   # plotly.js embedded once
+
+
+def test_a_view_that_fails_on_the_results_says_so_instead_of_stopping_the_panel(counter):
+    panel = Panel(counter)
+    out = panel.view(lambda t: 1 / 0)
+    panel.results = ResultTable([{"experiment": "counter", "variant": "atomic", "threads": 1, "ops_per_sec": 1.0}])
+    panel._views[0].draw()
+    assert "could not be drawn" in out.outputs[0]["data"]["text/plain"] and "ZeroDivisionError" in \
+        out.outputs[0]["data"]["text/plain"]

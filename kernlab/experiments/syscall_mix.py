@@ -16,11 +16,13 @@ subsystem performed per thread; the metrics are theirs too, prefixed by subsyste
 
 Seven switches choose the implementation of each step (``SWITCHES``): ``baseline`` is
 every switch off (locks, scalar scan, malloc, heap strings), ``optimized`` every switch
-on (RCU, epochs, SIMD, seqlock, per-thread counters, pools, inline strings), and
-``without_<switch>`` everything on but that one: optimized minus without_X is X's share
-of the gain. Each variant's op is the one template below, cloned with the steps it
-calls bound as globals (as kernlab.worker binds an op into the measuring loop), so no
-variant branches on the switches.
+on (RCU, epochs, SIMD, seqlock, sharded counters: one padded slot per thread, pools,
+inline strings), and ``without_<switch>`` everything on but that one: optimized minus
+without_X is X's share of the gain. Any other combination is a variant too,
+``with_<switch>+<switch>...`` (made, and compiled, when first asked for: the panel's
+switch checkboxes name them). Each variant's op is the one template below, cloned with
+the steps it calls bound as globals (as kernlab.worker binds an op into the measuring
+loop), so no variant branches on the switches.
 
 The steps are *called*, not inlined into the template: each is a whole op of its own
 experiment (where the fast-path test proves it inlines its hot path), and inlining seven
