@@ -173,29 +173,14 @@ def probe(with_timer: bool = True) -> dict:
         "numpy": np.__version__,
         "kernlab": __version__,
         "probed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cache_miss_counter": _cache_miss_counter(),
     }
     if with_timer:
         facts["timer_overhead_ns"] = round(timer_overhead_ns(), 2)
     return facts
 
 
-@functools.lru_cache(maxsize=1)
-def hardware_counters() -> tuple[bool, str]:
-    """Whether this machine lets a process count cache misses: ``perf stat`` on a trivial
-    command. VMs without a virtual PMU answer ``<not supported>``; say so, never guess."""
-    import shutil
-    import subprocess
-    perf = shutil.which("perf")
-    if not perf:
-        return False, "no perf tool here (Debian: linux-perf)"
-    try:
-        done = subprocess.run([perf, "stat", "-x,", "-e", "cache-misses", "true"], capture_output=True, text=True,
-                              timeout=20)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return False, f"perf stat failed ({type(e).__name__})"
-    text = done.stderr.strip()
-    if "<not supported>" in text or "<not counted>" in text:
-        return False, "perf stat reports cache-misses as <not supported>: no hardware counters in this VM"
-    if done.returncode != 0:
-        return False, f"perf stat exited with {done.returncode}: {text.splitlines()[-1] if text else 'no message'}"
-    return True, "perf stat counts cache-misses here"
+def _cache_miss_counter() -> str:
+    from .hwcounters import available  # lazily: hwcounters is not needed to describe a machine otherwise
+    ok, why = available()
+    return "perf_event_open" if ok else f"none: {why}"

@@ -28,6 +28,7 @@ from . import atomics as A
 from .child import in_child, run_in_child
 from .declaration import Experiment, ParamError
 from .harness import DEADLINE, READY, START, STOP, TRACE_FROM, control_block, trace_events
+from .hwcounters import Counter
 from .jit import kernel
 from .layout import padded_rows
 from .machine import pin_order, probe, timer_overhead_ns, usable_cores
@@ -115,24 +116,26 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
             _set(ctl, STOP, 1)
 
     pool = [threading.Thread(target=body, args=(i,), daemon=True, name=f"kernlab-{i}") for i in range(threads)]
-    try:
-        for t in pool:
-            t.start()
-        waited = time.monotonic()
-        while _get(ctl, READY) < threads and not errors:
-            if time.monotonic() - waited > 10.0:
-                raise RuntimeError(f"only {_get(ctl, READY)} of {threads} workers started within 10 s")
-            time.sleep(0.0002)
-        # The deadline counts from the real start: no worker survives the planned stop by
-        # more than DEADLINE_GRACE_S, even if this thread dies right here.
-        _set(ctl, DEADLINE, time.monotonic_ns() + int((duration + DEADLINE_GRACE_S) * 1e9))
-        _set(ctl, TRACE_FROM, time.monotonic_ns() + int(min(TRACE_SKIP * duration, TRACE_SKIP_MAX_S) * 1e9))
-        _set(ctl, START, 1)
-        cancelled = _sleep_until(time.monotonic() + duration, cancel or threading.Event())
-    finally:
-        _set(ctl, STOP, 1)
-        for t in pool:
-            t.join(timeout=DEADLINE_GRACE_S + 5.0)
+    # cache misses of this process and the workers it starts, where the CPU exposes them
+    with Counter() as misses:
+        try:
+            for t in pool:
+                t.start()
+            waited = time.monotonic()
+            while _get(ctl, READY) < threads and not errors:
+                if time.monotonic() - waited > 10.0:
+                    raise RuntimeError(f"only {_get(ctl, READY)} of {threads} workers started within 10 s")
+                time.sleep(0.0002)
+            # The deadline counts from the real start: no worker survives the planned stop by
+            # more than DEADLINE_GRACE_S, even if this thread dies right here.
+            _set(ctl, DEADLINE, time.monotonic_ns() + int((duration + DEADLINE_GRACE_S) * 1e9))
+            _set(ctl, TRACE_FROM, time.monotonic_ns() + int(min(TRACE_SKIP * duration, TRACE_SKIP_MAX_S) * 1e9))
+            _set(ctl, START, 1)
+            cancelled = _sleep_until(time.monotonic() + duration, cancel or threading.Event())
+        finally:
+            _set(ctl, STOP, 1)
+            for t in pool:
+                t.join(timeout=DEADLINE_GRACE_S + 5.0)
     if errors:
         raise errors[0]
     if any(t.is_alive() for t in pool):
@@ -151,6 +154,8 @@ def run_trial(exp: Experiment, variant: str, threads: int, params: dict, duratio
     aux = out[:, AUX].copy()
     check = exp.check(state, ops, params)
     metrics = exp.metrics(state, ops, aux, params) if exp.metrics else {}
+    if misses.count is not None:
+        metrics["cache_misses_per_op"] = misses.count / max(int(ops.sum()), 1)
     events = trace_events(ctl, threads)
     events[:, 2:] -= int(out[:, T_BEGIN].min())   # nanoseconds since the first worker began
     return Trial(ops, aux, elapsed_ns / 1e9, lats, sample_every, overhead, check, metrics, lat_tids,

@@ -101,8 +101,14 @@ def test_success_metric_verdicts_follow_the_numbers():
     assert judge("syscall-p99-20", table.where(param_read_share=0.5)).verdict == "does not hold"
     assert judge("syscall-allocations-50", table).verdict == "holds"
     assert judge("syscall-throughput-30", ResultTable()).verdict == "not measured"
-    misses = judge("syscall-cache-misses-25", table)
-    assert misses.verdict == "not measurable here" and misses.measured == "no cache-miss counter read"
+    from kernlab.hwcounters import available
+    misses = judge("syscall-cache-misses-25", table)          # rows without counts: never a made-up number
+    assert misses.verdict == ("not measured" if available()[0] else "not measurable here")
+    assert misses.measured == "no cache-miss counter read"
+    counted = ResultTable([{**_row("baseline", 2, 100.0, 1000.0, 1.0), "metric_cache_misses_per_op": 8.0},
+                           {**_row("optimized", 2, 140.0, 700.0, 0.2), "metric_cache_misses_per_op": 5.0}])
+    misses = judge("syscall-cache-misses-25", counted)        # counts measured (on a machine with counters)
+    assert misses.verdict == "holds" and "8.00 -> 5.00 cache misses per call" in misses.measured
 
 
 def test_the_waterfall_splits_the_gain_over_the_switches():
