@@ -69,7 +69,7 @@ CASES = [
     # fences its scan, releases the new epoch and frees only on an acquired epoch.
     ("epoch.pin", epoch.pin, (A1, A2, I64), [("fence", "seq_cst")]),
     ("epoch.unpin", epoch.unpin, (A2, I64), [("store", "release")]),
-    ("epoch.try_advance", epoch.try_advance, (A1, A2, I64),
+    ("epoch.try_advance", epoch.try_advance, (A1, A2, I64, A1, I64),
      [("fence", "seq_cst"), ("fence", "acquire"), ("cmpxchg", "release"), ("load", "acquire")]),
     # locks: every acquire is an acquire, every release a release.
     ("locks.ttas_acquire", locks.ttas_acquire, (A1, I64, A1), [("cmpxchg", "acquire")]),
