@@ -22,8 +22,6 @@ class View:
         self.out = W.Output()
 
     def results(self) -> ResultTable:
-        if len(self.panels) == 1:
-            return self.panels[0].results
         joined = ResultTable()
         for panel in self.panels:
             joined.extend(panel.results)
